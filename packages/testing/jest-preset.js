@@ -1,0 +1,37 @@
+'use strict';
+/**
+ * Shared jest preset for every workspace.
+ *
+ * - Runs tests in the onnxruntime-safe environment (see ort-environment.js).
+ * - Transpiles TypeScript with swc (type checking is `tsc --noEmit`, a separate gate).
+ * - Resolves `@synood/<pkg>` to the workspace's TypeScript source, so tests never need a prior build.
+ * - Test tiers by suffix: `*.test.ts` (unit), `*.int.test.ts` (real Redis / S3 on loopback),
+ *   `*.model.test.ts` (real onnxruntime on generated fixture models).
+ */
+const path = require('node:path');
+
+/** Generous upper bounds, in the spirit of transformers.js MAX_*_TIME: a slow CI box is not a failure. */
+const TEST_TIMEOUT_MS = 60_000;
+
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: path.join(__dirname, 'ort-environment.js'),
+  injectGlobals: false,
+  testTimeout: TEST_TIMEOUT_MS,
+  roots: ['<rootDir>/src', '<rootDir>/test'].filter(Boolean),
+  testMatch: ['**/*.test.ts'],
+  moduleFileExtensions: ['ts', 'js', 'json', 'node'],
+  transform: {
+    '^.+\\.ts$': [
+      require.resolve('@swc/jest'),
+      {
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2023' },
+        module: { type: 'commonjs' },
+        sourceMaps: 'inline',
+      },
+    ],
+  },
+  moduleNameMapper: {
+    '^@synood/([a-z0-9-]+)$': path.join(__dirname, '..', '$1', 'src', 'index.ts'),
+  },
+};

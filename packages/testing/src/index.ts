@@ -1,0 +1,4 @@
+/**
+ * Test helpers shared by every workspace. The jest preset itself lives in `jest-preset.js`.
+ */
+export { TEST_TIMEOUT_MS } from './constants';
