@@ -64,32 +64,40 @@ export function checkGroupBlocks(blocks: readonly GroupBlock[], columns: number)
 export class TypeScriptBackend implements LinalgBackend {
   readonly name = 'typescript';
 
+  // Each method runs synchronously inside a Promise executor, so argument errors reject the returned
+  // promise (as the onnxruntime backend's do) rather than throwing before there is a promise.
   gemm(a: Matrix, b: Matrix, options?: GemmOptions): Promise<Matrix> {
-    return Promise.resolve(gemm(a, b, options));
+    return new Promise((resolve) => {
+      resolve(gemm(a, b, options));
+    });
   }
 
   softmax(a: Matrix, b: Matrix, alpha: number): Promise<SoftmaxResult> {
-    const logits = gemm(a, b, { transB: true });
-    const lse = logSumExpRows(logits, alpha);
-    return Promise.resolve({ probs: softmaxRows(logits, alpha), logSumExp: Float32Array.from(lse) });
+    return new Promise((resolve) => {
+      const logits = gemm(a, b, { transB: true });
+      const lse = logSumExpRows(logits, alpha);
+      resolve({ probs: softmaxRows(logits, alpha), logSumExp: Float32Array.from(lse) });
+    });
   }
 
   groupLogSumExp(a: Matrix, b: Matrix, alpha: number, blocks: readonly GroupBlock[]): Promise<Matrix> {
-    const groups = checkGroupBlocks(blocks, b.rows);
-    const logits = gemm(a, b, { transB: true, alpha });
-    const out = new Float32Array(a.rows * groups);
-    for (let i = 0; i < a.rows; i++) {
-      let col = i * logits.cols;
-      let g = 0;
-      for (const blk of blocks) {
-        for (let c = 0; c < blk.count; c++) {
-          out[i * groups + g] = logSumExp(logits.data, col, blk.size);
-          col += blk.size;
-          g++;
+    return new Promise((resolve) => {
+      const groups = checkGroupBlocks(blocks, b.rows);
+      const logits = gemm(a, b, { transB: true, alpha });
+      const out = new Float32Array(a.rows * groups);
+      for (let i = 0; i < a.rows; i++) {
+        let col = i * logits.cols;
+        let g = 0;
+        for (const blk of blocks) {
+          for (let c = 0; c < blk.count; c++) {
+            out[i * groups + g] = logSumExp(logits.data, col, blk.size);
+            col += blk.size;
+            g++;
+          }
         }
       }
-    }
-    return Promise.resolve({ rows: a.rows, cols: groups, data: out });
+      resolve({ rows: a.rows, cols: groups, data: out });
+    });
   }
 
   dispose(): Promise<void> {

@@ -58,9 +58,6 @@ export function gemm(a: Matrix, b: Matrix, options: GemmOptions = {}): Matrix {
     acc.fill(0);
     for (let p = 0; p < k; p++) {
       const aip = transA ? A[p * a.cols + i]! : A[i * a.cols + p]!;
-      if (aip === 0) {
-        continue;
-      }
       if (transB) {
         for (let j = 0; j < n; j++) {
           acc[j]! += aip * B[j * b.cols + p]!;

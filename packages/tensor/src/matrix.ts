@@ -33,8 +33,11 @@ export function matrix(rows: number, cols: number, data?: Float32Array | readonl
   return { rows, cols, data: data instanceof Float32Array ? data : Float32Array.from(data) };
 }
 
-/** A copy of row `i` as a subarray view (no copy); writes go through to the matrix. */
+/** Row `i` as a view sharing the matrix's storage (no copy); writes go through to the matrix. */
 export function row(m: Matrix, i: number): Float32Array {
+  if (!Number.isInteger(i) || i < 0 || i >= m.rows) {
+    throw new TensorError(`row(${i}) out of range for ${m.rows} rows`);
+  }
   return m.data.subarray(i * m.cols, (i + 1) * m.cols);
 }
 

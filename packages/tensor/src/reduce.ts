@@ -7,9 +7,7 @@ import { type Matrix, TensorError } from './matrix';
 export function logSumExp(x: ArrayLike<number>, offset = 0, length = x.length - offset): number {
   let max = -Infinity;
   for (let i = offset; i < offset + length; i++) {
-    if (x[i]! > max) {
-      max = x[i]!;
-    }
+    max = Math.max(max, x[i]!); // Math.max propagates NaN, so a NaN input gives NaN (as torch.logsumexp)
   }
   if (max === -Infinity) {
     return -Infinity;

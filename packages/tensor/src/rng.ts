@@ -9,9 +9,10 @@ import { TensorError } from './matrix';
  *   s3 = rotl(s3, 11). All arithmetic modulo 2³².
  * - Seeding: the seed key (a uint32 number, or any string) is hashed to 64 bits as two FNV-1a-32 hashes
  *   of its UTF-8 bytes (offset bases 0x811c9dc5 and 0x01000193 ^ 0x5bd1e995), see {@link seedKey};
- *   the four state words are the first four outputs of SplitMix32 (x += 0x9e3779b9; z = x;
- *   z = (z ^ z>>>16)·0x85ebca6b; z = (z ^ z>>>13)·0xc2b2ae35; z ^= z>>>16) started at hash0 ^ hash1·φ,
- *   with hash1 XORed into words 1 and 3. A number seed n is keyed as the decimal string of n.
+ *   the four state words s0..s3 are the first four outputs of SplitMix32 (x += 0x9e3779b9; z = x;
+ *   z = (z ^ z>>>16)·0x85ebca6b; z = (z ^ z>>>13)·0xc2b2ae35; z ^= z>>>16) started at
+ *   x = hash0 ^ (hash1·0x9e3779b9), with hash1 XORed into s1 and s3. A number seed n (any
+ *   non-negative safe integer) is keyed as the decimal string of n.
  * - uniform(): 53-bit float in [0, 1) from two outputs a, b: ((a >>> 5)·2²⁶ + (b >>> 6)) / 2⁵³.
  * - normal(): Box–Muller on u1 = 1 − uniform() ∈ (0, 1], u2 = uniform(): r = √(−2 ln u1),
  *   returns r·cos(2πu2) and keeps r·sin(2πu2) for the next call.
