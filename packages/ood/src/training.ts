@@ -4,6 +4,8 @@ import { OOD_ERROR_CODES, OodError, require_ } from './errors';
 /** Progress of one optimisation step, for progress bars and metrics. */
 export interface StepInfo {
   readonly epoch: number;
+  /** Total epochs of the run. */
+  readonly epochs: number;
   readonly step: number;
   readonly stepsPerEpoch: number;
   readonly loss: number;
@@ -99,7 +101,7 @@ export async function runEpochs(
       const batch = order.subarray(s * config.batchSize, Math.min(count, (s + 1) * config.batchSize));
       const loss = await step(batch, lr);
       sum += loss * batch.length;
-      hooks.onStep?.({ epoch, step: s, stepsPerEpoch, loss, lr });
+      hooks.onStep?.({ epoch, epochs: config.epochs, step: s, stepsPerEpoch, loss, lr });
     }
     history.push({ epoch, lr, loss: sum / count });
   }

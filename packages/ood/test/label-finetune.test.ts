@@ -1,5 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { type Matrix, Rng, TypeScriptBackend, cosineLr, matrix } from '@synood/tensor';
+import {
+  type Matrix,
+  Rng,
+  SgdMomentum,
+  TypeScriptBackend,
+  cloneMatrix,
+  cosineLr,
+  gatherRows,
+  matrix,
+} from '@synood/tensor';
 import { DEFAULT_LABEL_FINETUNING, finetuneLabels, labelLossAndGrad } from '../src';
 
 const backend = new TypeScriptBackend();
@@ -79,5 +88,34 @@ describe('finetuneLabels', () => {
       { batchSize: 16, scale: 10, lr: 0.5 },
     );
     expect(again.labels.data).toEqual(result.labels.data);
+  });
+});
+
+describe('finetuneLabels fused step', () => {
+  it('equals labelLossAndGrad + SgdMomentum step for step', async () => {
+    const rng = new Rng('labels-fused');
+    const labelFeatures = randomMatrix(rng, 7, 5);
+    const features = randomMatrix(rng, 23, 5);
+    const targets = Int32Array.from({ length: 23 }, (_, i) => (i * 5) % 7);
+    const config = { epochs: 3, batchSize: 6, lr: 0.3, momentum: 0.9, weightDecay: 0.01, scale: 8, seed: 4 };
+    const fused = await finetuneLabels(backend, { features, targets, labelFeatures }, config);
+
+    // The unfused composition, with the same shuffles (one seeded stream, a permutation per epoch).
+    const labels = cloneMatrix(labelFeatures);
+    const sgd = new SgdMomentum([labels.data], config);
+    const order = new Rng('4:labels-shuffle');
+    for (let epoch = 0; epoch < config.epochs; epoch++) {
+      const lr = cosineLr(epoch, { baseLr: config.lr, minLr: 0, epochs: config.epochs });
+      const perm = order.permutation(23);
+      for (let s = 0; s < 23; s += config.batchSize) {
+        const idx = perm.subarray(s, Math.min(23, s + config.batchSize));
+        const y = Int32Array.from(idx, (i) => targets[i]!);
+        const { grad } = await labelLossAndGrad(backend, labels, gatherRows(features, idx), y, config.scale);
+        sgd.step([grad], lr);
+      }
+    }
+    fused.labels.data.forEach((v, i) => {
+      expect(v).toBeCloseTo(labels.data[i]!, 4);
+    });
   });
 });
