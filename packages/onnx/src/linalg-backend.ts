@@ -1,6 +1,7 @@
 import {
   checkGroupBlocks,
   type GemmOptions,
+  gemmShape,
   type GroupBlock,
   type LinalgBackend,
   type Matrix,
@@ -285,15 +286,7 @@ export class OrtLinalgBackend implements LinalgBackend {
     checkMatrix(a, 'A');
     checkMatrix(b, 'B');
     checkAlpha(alpha);
-    const m = transA ? a.cols : a.rows;
-    const k = transA ? a.rows : a.cols;
-    const kb = transB ? b.cols : b.rows;
-    const n = transB ? b.rows : b.cols;
-    if (k !== kb) {
-      throw new TensorError(
-        `gemm: inner dims differ: op(A) is ${m}×${k}, op(B) is ${kb}×${n} (transA=${transA}, transB=${transB})`,
-      );
-    }
+    const { m, n } = gemmShape(a, b, options);
     const key = `gemm/${Number(transA)}/${Number(transB)}/${alphaKey(alpha)}`;
     const results = await this.run(key, () => gemmGraph(transA, transB, alpha), {
       a: toTensor(a),

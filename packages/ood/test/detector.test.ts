@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { type Matrix, Rng, TypeScriptBackend, l2NormalizeRows, matrix } from '@synood/tensor';
+import { Rng, TypeScriptBackend, l2NormalizeRows, randomNormalMatrix } from '@synood/tensor';
 import {
   DETECTOR_FORMAT_VERSION,
   buildDetector,
@@ -15,26 +15,20 @@ import {
 
 const backend = new TypeScriptBackend();
 
-function randomMatrix(rng: Rng, rows: number, cols: number): Matrix {
-  const m = matrix(rows, cols);
-  rng.fillNormal(m.data);
-  return m;
-}
-
 function parts() {
   const rng = new Rng('detector');
   const d = 8;
   return {
     indLabels: ['the nice cat', 'the nice dog', 'the nice owl'],
-    indFeatures: randomMatrix(rng, 3, d),
+    indFeatures: randomNormalMatrix(rng, 3, d),
     negativeLabels: Array.from({ length: 23 }, (_, i) => `the nice thing ${i}`),
-    negativeFeatures: randomMatrix(rng, 23, d),
-    finetuned: { rows: Int32Array.from([17, 4]), features: randomMatrix(rng, 2, d) },
+    negativeFeatures: randomNormalMatrix(rng, 23, d),
+    finetuned: { rows: Int32Array.from([17, 4]), features: randomNormalMatrix(rng, 2, d) },
     projection: initProjectionHead(d, 'detector'),
     groups: 5,
     seed: 'detector-seed',
     metadata: { backbone: 'fixture', run: 'r1' },
-    images: randomMatrix(rng, 10, d),
+    images: randomNormalMatrix(rng, 10, d),
   };
 }
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
 import {
-  type Matrix,
   Rng,
   SgdMomentum,
   TypeScriptBackend,
@@ -8,22 +7,17 @@ import {
   cosineLr,
   gatherRows,
   matrix,
+  randomNormalMatrix,
 } from '@synood/tensor';
 import { DEFAULT_LABEL_FINETUNING, finetuneLabels, labelLossAndGrad } from '../src';
 
 const backend = new TypeScriptBackend();
 
-function randomMatrix(rng: Rng, rows: number, cols: number): Matrix {
-  const m = matrix(rows, cols);
-  rng.fillNormal(m.data);
-  return m;
-}
-
 describe('labelLossAndGrad', () => {
   it('agrees with central finite differences on the raw (unnormalised) label vectors', async () => {
     const rng = new Rng('labels-fd');
-    const labels = randomMatrix(rng, 4, 3);
-    const features = randomMatrix(rng, 5, 3);
+    const labels = randomNormalMatrix(rng, 4, 3);
+    const features = randomNormalMatrix(rng, 5, 3);
     const targets = Int32Array.from([0, 3, 1, 1, 2]);
     const scale = 4;
     const { grad } = await labelLossAndGrad(backend, labels, features, targets, scale);
@@ -42,8 +36,14 @@ describe('labelLossAndGrad', () => {
 
   it('has zero gradient along each label vector (normalisation makes the loss scale-invariant)', async () => {
     const rng = new Rng('labels-radial');
-    const labels = randomMatrix(rng, 3, 4);
-    const { grad } = await labelLossAndGrad(backend, labels, randomMatrix(rng, 6, 4), new Int32Array(6), 10);
+    const labels = randomNormalMatrix(rng, 3, 4);
+    const { grad } = await labelLossAndGrad(
+      backend,
+      labels,
+      randomNormalMatrix(rng, 6, 4),
+      new Int32Array(6),
+      10,
+    );
     for (let r = 0; r < 3; r++) {
       let dot = 0;
       for (let k = 0; k < 4; k++) {
@@ -59,9 +59,9 @@ describe('finetuneLabels', () => {
     expect(DEFAULT_LABEL_FINETUNING).toMatchObject({ epochs: 5, batchSize: 128, lr: 0.02, momentum: 0.9 });
     const rng = new Rng('labels-train');
     const d = 6;
-    const labelFeatures = randomMatrix(rng, 3, d);
+    const labelFeatures = randomNormalMatrix(rng, 3, d);
     // Each label's images cluster around a direction unrelated to its initial vector.
-    const centres = randomMatrix(rng, 3, d);
+    const centres = randomNormalMatrix(rng, 3, d);
     const n = 60;
     const features = matrix(n, d);
     const targets = new Int32Array(n);
@@ -94,8 +94,8 @@ describe('finetuneLabels', () => {
 describe('finetuneLabels fused step', () => {
   it('equals labelLossAndGrad + SgdMomentum step for step', async () => {
     const rng = new Rng('labels-fused');
-    const labelFeatures = randomMatrix(rng, 7, 5);
-    const features = randomMatrix(rng, 23, 5);
+    const labelFeatures = randomNormalMatrix(rng, 7, 5);
+    const features = randomNormalMatrix(rng, 23, 5);
     const targets = Int32Array.from({ length: 23 }, (_, i) => (i * 5) % 7);
     const config = { epochs: 3, batchSize: 6, lr: 0.3, momentum: 0.9, weightDecay: 0.01, scale: 8, seed: 4 };
     const fused = await finetuneLabels(backend, { features, targets, labelFeatures }, config);

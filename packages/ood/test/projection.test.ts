@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { type Matrix, Rng, TypeScriptBackend, l2NormalizeRows, matrix } from '@synood/tensor';
+import { Rng, TypeScriptBackend, l2NormalizeRows, matrix, randomNormalMatrix } from '@synood/tensor';
 import {
   type ProjectionHead,
   initProjectionHead,
@@ -10,12 +10,6 @@ import {
 } from '../src';
 
 const backend = new TypeScriptBackend();
-
-function randomMatrix(rng: Rng, rows: number, cols: number, std = 1): Matrix {
-  const m = matrix(rows, cols);
-  rng.fillNormal(m.data, 0, std);
-  return m;
-}
 
 describe('projection head forward', () => {
   it('matches a hand computation: W = I, b = 0, x = (3, 1)', async () => {
@@ -57,8 +51,8 @@ describe('projection head backward', () => {
     // Non-trivial LayerNorm affine so γ and β gradients are exercised.
     rng.fillUniform(head.gamma, 0.5, 1.5);
     rng.fillUniform(head.beta, -0.3, 0.3);
-    const x = randomMatrix(rng, n, d);
-    const classes = l2NormalizeRows(randomMatrix(rng, c, d));
+    const x = randomNormalMatrix(rng, n, d);
+    const classes = l2NormalizeRows(randomNormalMatrix(rng, c, d));
     const targets = Int32Array.from({ length: n }, (_, i) => (i * 3) % c);
     const scale = 5;
     const h = 1e-3;

@@ -22,15 +22,7 @@ const BLOCK_ROWS = 64;
  */
 export function gemm(a: Matrix, b: Matrix, options: GemmOptions = {}): Matrix {
   const { transA = false, transB = false, alpha = 1 } = options;
-  const m = transA ? a.cols : a.rows;
-  const k = transA ? a.rows : a.cols;
-  const kb = transB ? b.cols : b.rows;
-  const n = transB ? b.rows : b.cols;
-  if (k !== kb) {
-    throw new TensorError(
-      `gemm: inner dims differ: op(A) is ${m}×${k}, op(B) is ${kb}×${n} (transA=${transA}, transB=${transB})`,
-    );
-  }
+  const { m, k, n } = gemmShape(a, b, options);
   const c = new Float32Array(m * n);
   const A = a.data;
   const B = b.data;
@@ -75,6 +67,28 @@ export function gemm(a: Matrix, b: Matrix, options: GemmOptions = {}): Matrix {
     }
   }
   return { rows: m, cols: n, data: c };
+}
+
+/**
+ * The dimensions of alpha · op(A) · op(B): op(A) is m×k, op(B) is k×n. Throws when the inner
+ * dimensions differ, naming both operands' shapes.
+ */
+export function gemmShape(
+  a: Matrix,
+  b: Matrix,
+  options: GemmOptions = {},
+): { m: number; k: number; n: number } {
+  const { transA = false, transB = false } = options;
+  const m = transA ? a.cols : a.rows;
+  const k = transA ? a.rows : a.cols;
+  const kb = transB ? b.cols : b.rows;
+  const n = transB ? b.rows : b.cols;
+  if (k !== kb) {
+    throw new TensorError(
+      `gemm: inner dims differ: op(A) is ${m}×${k}, op(B) is ${kb}×${n} (transA=${transA}, transB=${transB})`,
+    );
+  }
+  return { m, k, n };
 }
 
 /** C = A·B. */

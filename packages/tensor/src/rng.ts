@@ -1,4 +1,4 @@
-import { TensorError } from './matrix';
+import { type Matrix, TensorError, matrix } from './matrix';
 
 /**
  * Seeded pseudo-random numbers, reproducible across platforms and Node versions.
@@ -158,4 +158,11 @@ export function seedKey(key: string): [number, number] {
  */
 export function deriveSeed(...parts: readonly (string | number)[]): string {
   return parts.map(String).join(':');
+}
+
+/** A rows×cols matrix of independent normal draws (mean 0, standard deviation `std`) from `rng`. */
+export function randomNormalMatrix(rng: Rng, rows: number, cols: number, std = 1): Matrix {
+  const m = matrix(rows, cols);
+  rng.fillNormal(m.data, 0, std);
+  return m;
 }

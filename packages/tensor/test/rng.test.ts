@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 
-import { deriveSeed, Rng, seedKey, TensorError } from '../src';
+import { deriveSeed, randomNormalMatrix, Rng, seedKey, TensorError } from '../src';
 import { expectAllClose } from './helpers';
 
 interface ReferenceDraws {
@@ -302,5 +302,15 @@ describe('Rng statistical sanity (fixed seed)', () => {
     const letters = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'].map((c) => c.charCodeAt(0));
     new Rng(42).shuffleInPlace(letters);
     expect(letters).toEqual(REFERENCE[1]!.perm10.map((i) => 97 + i));
+  });
+});
+
+describe('randomNormalMatrix', () => {
+  it('fills a rows×cols matrix with the generator’s normal draws, scaled by std', () => {
+    const m = randomNormalMatrix(new Rng(5), 3, 4, 2);
+    expect([m.rows, m.cols, m.data.length]).toEqual([3, 4, 12]);
+    const expected = new Float32Array(12);
+    new Rng(5).fillNormal(expected, 0, 2);
+    expect(m.data).toEqual(expected);
   });
 });

@@ -7,7 +7,7 @@ import {
   trainProjection,
 } from '@synood/ood';
 import { OrtLinalgBackend } from '@synood/onnx';
-import { type LinalgBackend, type Matrix, Rng, TypeScriptBackend, matrix } from '@synood/tensor';
+import { type LinalgBackend, Rng, TypeScriptBackend, randomNormalMatrix } from '@synood/tensor';
 import { cpus } from 'node:os';
 
 /** Sizes of the OOD-core benchmark; {@link FULL_SIZES} are the issue's targets. */
@@ -80,12 +80,6 @@ export interface OodBenchReport {
   rows: BenchRow[];
 }
 
-function randomMatrix(rng: Rng, rows: number, cols: number): Matrix {
-  const m = matrix(rows, cols);
-  rng.fillNormal(m.data);
-  return m;
-}
-
 async function time<T>(f: () => Promise<T>): Promise<{ seconds: number; value: T }> {
   const t0 = process.hrtime.bigint();
   const value = await f();
@@ -95,8 +89,8 @@ async function time<T>(f: () => Promise<T>): Promise<{ seconds: number; value: T
 /** Best-of-`repeats` GFLOP/s of a square fp32 GEMM: the machine's practical peak for this workload. */
 async function measurePeak(backend: LinalgBackend, n: number, repeats: number): Promise<number> {
   const rng = new Rng('bench-peak');
-  const a = randomMatrix(rng, n, n);
-  const b = randomMatrix(rng, n, n);
+  const a = randomNormalMatrix(rng, n, n);
+  const b = randomNormalMatrix(rng, n, n);
   await backend.gemm(a, b); // warm-up: session creation, page faults
   let best = Infinity;
   for (let r = 0; r < repeats; r++) {
@@ -145,12 +139,12 @@ export async function runOodBench(
 
     // Grouped NegLabel scoring.
     const layout = negLabelLayout(
-      randomMatrix(rng, sizes.indLabels, d),
-      randomMatrix(rng, sizes.negatives, d),
+      randomNormalMatrix(rng, sizes.indLabels, d),
+      randomNormalMatrix(rng, sizes.negatives, d),
       { groups: sizes.groups },
     );
     const labelCols = layout.labels.rows;
-    const images = randomMatrix(rng, sizes.scoreImages, d);
+    const images = randomNormalMatrix(rng, sizes.scoreImages, d);
     const scoreFlops = (n: number): number => 2 * n * d * labelCols;
     const perImage = (n: number, digits: number) => (seconds: number) =>
       `${((1000 * seconds) / n).toFixed(digits)} ms/image`;
@@ -158,7 +152,7 @@ export async function runOodBench(
       [1, one],
       [2, two],
     ] as const) {
-      await negLabelScores(backend, randomMatrix(rng, 8, d), layout); // warm-up: session creation
+      await negLabelScores(backend, randomNormalMatrix(rng, 8, d), layout); // warm-up: session creation
       const score = await time(() => negLabelScores(backend, images, layout));
       row(
         {
@@ -172,7 +166,7 @@ export async function runOodBench(
         perImage(sizes.scoreImages, 4),
       );
     }
-    const baselineImages = randomMatrix(rng, sizes.baselineImages, d);
+    const baselineImages = randomNormalMatrix(rng, sizes.baselineImages, d);
     const base = await time(() => negLabelScores(ts, baselineImages, layout));
     row(
       {
@@ -188,8 +182,8 @@ export async function runOodBench(
 
     // Projection training, design §4 defaults.
     const pcfg = DEFAULT_PROJECTION_TRAINING;
-    const features = randomMatrix(rng, sizes.projectionSamples, d);
-    const classFeatures = randomMatrix(rng, sizes.projectionClasses, d);
+    const features = randomNormalMatrix(rng, sizes.projectionSamples, d);
+    const classFeatures = randomNormalMatrix(rng, sizes.projectionClasses, d);
     const targets = Int32Array.from({ length: sizes.projectionSamples }, () =>
       rng.int(sizes.projectionClasses),
     );
@@ -210,9 +204,9 @@ export async function runOodBench(
 
     // Label fine-tuning, design §4 defaults.
     const lcfg = DEFAULT_LABEL_FINETUNING;
-    const lf = randomMatrix(rng, sizes.labelSamples, d);
+    const lf = randomNormalMatrix(rng, sizes.labelSamples, d);
     const lt = Int32Array.from({ length: sizes.labelSamples }, () => rng.int(sizes.labelCount));
-    const labelFeatures = randomMatrix(rng, sizes.labelCount, d);
+    const labelFeatures = randomNormalMatrix(rng, sizes.labelCount, d);
     const lab = await time(() => finetuneLabels(two, { features: lf, targets: lt, labelFeatures }));
     // Per sample and epoch: v·Ŵᵀ and (P−Y)ᵀ·V, 2·d·L each.
     const labFlops = lcfg.epochs * sizes.labelSamples * 4 * d * sizes.labelCount;
