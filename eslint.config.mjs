@@ -52,7 +52,16 @@ export default defineConfig(
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/prefer-for-of': 'off',
       'no-restricted-imports': ['error', { patterns: restrictedFor('') }],
+      // Configuration is parsed once, by packages/config (style guide §7.8).
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read configuration through @synood/config.' },
+      ],
     },
+  },
+  {
+    files: ['**/test/**/*.ts'],
+    rules: { 'no-restricted-properties': 'off' },
   },
   ...ADAPTERS.map((a) => ({
     files: [`${a.owner}/**/*.ts`],
