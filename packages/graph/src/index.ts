@@ -103,3 +103,4 @@ export {
   type ComposeOptions,
   type ResnetPreprocessOptions,
 } from './compose';
+export { GRADIENT_OPS, buildGradientGraph, type GradientOptions } from './autodiff/gradient';

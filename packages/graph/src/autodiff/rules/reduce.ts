@@ -1,0 +1,94 @@
+/**
+ * @file Gradients of the reductions, Softmax, LogSoftmax and ReduceLogSumExp.
+ */
+import { GraphErrorCode } from '../../errors';
+import { axesFrom, normaliseAxes } from '../../op-params';
+import { sizeOf } from '../../ir';
+import type { GradContext, GradRule } from './context';
+
+/** The reduced axes of a Reduce* node (attribute or input 1), normalised; all axes when none are given. */
+function reducedAxes(ctx: GradContext): number[] {
+  const rank = ctx.dims(0).length;
+  const axes = axesFrom(ctx, 1);
+  if (axes === undefined || axes.length === 0) {
+    // noop_with_empty_axes = 1 with no axes is an identity.
+    return ctx.int('noop_with_empty_axes', 0) !== 0 ? [] : Array.from({ length: rank }, (_, i) => i);
+  }
+  return normaliseAxes(ctx, axes, rank);
+}
+
+/** Dims of the reduction's result with keepdims = 1. */
+function keptDims(ctx: GradContext, axes: readonly number[]): number[] {
+  return ctx.dims(0).map((d, i) => (axes.includes(i) ? 1 : d));
+}
+
+/** A reduction's output (or its gradient) reshaped to keepdims form and expanded over the input. */
+function spread(ctx: GradContext, v: string, axes: readonly number[]): string {
+  const kept = ctx.reshape(v, keptDims(ctx, axes));
+  return ctx.b.node('Expand', [kept, ctx.b.int64s(ctx.dims(0), 'shape')]);
+}
+
+/** ReduceSum: the gradient spread over the reduced axes. */
+export const reduceSumGrad: GradRule = (ctx) => [spread(ctx, ctx.grad(), reducedAxes(ctx))];
+
+/** ReduceMean: the gradient spread over the reduced axes, divided by their element count. */
+export const reduceMeanGrad: GradRule = (ctx) => {
+  const axes = reducedAxes(ctx);
+  const count = sizeOf(axes.map((a) => ctx.dims(0)[a]!));
+  return [ctx.op('Div', spread(ctx, ctx.grad(), axes), ctx.scalar(count))];
+};
+
+/** ReduceLogSumExp: softmax over the reduced axes times g, i.e. exp(x − y)·g. */
+export const reduceLogSumExpGrad: GradRule = (ctx) => {
+  const axes = reducedAxes(ctx);
+  const prob = ctx.op('Exp', ctx.op('Sub', ctx.in(0), spread(ctx, ctx.out(), axes)));
+  return [ctx.op('Mul', prob, spread(ctx, ctx.grad(), axes))];
+};
+
+function softmaxAxis(ctx: GradContext): number {
+  const rank = ctx.dims(0).length;
+  return ctx.axis(ctx.int('axis', ctx.opset >= 13 ? -1 : 1), rank);
+}
+
+function sumKeep(ctx: GradContext, v: string, axis: number): string {
+  return ctx.b.node('ReduceSum', [v, ctx.b.int64s([axis], 'axes')], { keepdims: 1 });
+}
+
+/** Softmax: y ⊙ (g − Σ g ⊙ y) over the softmax axis (opset ≥ 13, one axis). */
+export const softmaxGrad: GradRule = (ctx) => {
+  const axis = softmaxAxis(ctx);
+  const y = ctx.out();
+  const g = ctx.grad();
+  return [ctx.op('Mul', y, ctx.op('Sub', g, sumKeep(ctx, ctx.op('Mul', g, y), axis)))];
+};
+
+/** LogSoftmax: g − softmax(x) · Σ g, with softmax(x) = exp(y). */
+export const logSoftmaxGrad: GradRule = (ctx) => {
+  const axis = softmaxAxis(ctx);
+  const g = ctx.grad();
+  return [ctx.op('Sub', g, ctx.op('Mul', ctx.op('Exp', ctx.out()), sumKeep(ctx, g, axis)))];
+};
+
+/**
+ * BatchNormalization in inference mode: g · scale / √(var + ε), the factor broadcast over the channel
+ * axis.
+ */
+export const batchNormGrad: GradRule = (ctx) => {
+  if (ctx.int('training_mode', 0) !== 0) {
+    throw ctx.error(
+      'gradient of BatchNormalization in training mode is not supported',
+      GraphErrorCode.UnsupportedOp,
+    );
+  }
+  if ([1, 2, 3, 4].some((i) => ctx.needs(i))) {
+    throw ctx.error(
+      'gradients with respect to BatchNormalization parameters are not supported',
+      GraphErrorCode.UnsupportedOp,
+    );
+  }
+  const eps = ctx.float('epsilon', 1e-5);
+  const factor = ctx.op('Div', ctx.in(1), ctx.op('Sqrt', ctx.op('Add', ctx.in(4), ctx.scalar(eps))));
+  const rank = ctx.dims(0).length;
+  const shaped = ctx.reshape(factor, [-1, ...Array<number>(rank - 2).fill(1)]);
+  return [ctx.op('Mul', ctx.grad(), shaped)];
+};
