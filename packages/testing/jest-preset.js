@@ -22,6 +22,13 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   moduleFileExtensions: ['ts', 'js', 'json', 'node'],
   transform: {
+    // A few dependencies of the API ship as ESM only (content-disposition 3 under @fastify/static,
+    // cookie 1 under light-my-request, which `inject` uses). Node ≥ 20.19 loads them through
+    // require(esm); jest's module runtime does not, so they are compiled to CommonJS.
+    '/node_modules/(.+/)?(content-disposition|cookie)/.+\\.js$': [
+      require.resolve('@swc/jest'),
+      { jsc: { target: 'es2023' }, module: { type: 'commonjs' } },
+    ],
     '^.+\\.ts$': [
       require.resolve('@swc/jest'),
       {
@@ -31,7 +38,12 @@ module.exports = {
       },
     ],
   },
+  transformIgnorePatterns: ['/node_modules/(?!((.+/)?node_modules/)?(content-disposition|cookie)/)'],
   moduleNameMapper: {
-    '^@synood/([a-z0-9-]+)$': path.join(__dirname, '..', '$1', 'src', 'index.ts'),
+    // Packages first, then services (`synood up` and cross-service tests import the services' entry points).
+    '^@synood/([a-z0-9-]+)$': [
+      path.join(__dirname, '..', '$1', 'src', 'index.ts'),
+      path.join(__dirname, '..', '..', 'services', '$1', 'src', 'index.ts'),
+    ],
   },
 };

@@ -99,6 +99,13 @@ export const commonEnvSchema = z.object({
   SYNOOD_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
   SYNOOD_CUDA_DEVICE: envVar.int(0, 64).default(0),
   SYNOOD_INTRA_OP_THREADS: envVar.int(1, 1024).optional(),
+  SYNOOD_MODEL_CACHE: z.string().min(1).optional(),
+  HF_ENDPOINT: envVar.url('https:', 'http:').default('https://huggingface.co'),
+  HF_TOKEN: z.string().min(1).optional(),
+  /** Where CLI clients find the API (`synood run`, `status`, `score`). */
+  SYNOOD_API_URL: envVar.url('http:', 'https:').default('http://127.0.0.1:8080'),
+  /** API key(s), comma-separated; clients send the first. */
+  SYNOOD_API_KEY: envVar.list().optional(),
 });
 
 /** The shared settings as a nested object (what services pass down in their deps). */
@@ -107,6 +114,10 @@ export interface CommonConfig {
   storage: { url: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
   onnx: { executionProvider: 'cpu' | 'cuda'; deviceId: number; intraOpThreads?: number };
+  /** Model downloads: cache folder (default `~/.cache/synood/models`), Hub endpoint and token. */
+  models: { cacheDir?: string; endpoint: string; token?: string };
+  /** How clients reach the API. */
+  client: { apiUrl: string; apiKey?: string };
 }
 
 /** Parses the shared settings from `env` into {@link CommonConfig}. */
@@ -120,6 +131,15 @@ export function loadCommonConfig(env: Env = processEnv()): CommonConfig {
       executionProvider: e.SYNOOD_EXECUTION_PROVIDER,
       deviceId: e.SYNOOD_CUDA_DEVICE,
       ...(e.SYNOOD_INTRA_OP_THREADS === undefined ? {} : { intraOpThreads: e.SYNOOD_INTRA_OP_THREADS }),
+    },
+    models: {
+      endpoint: e.HF_ENDPOINT,
+      ...(e.SYNOOD_MODEL_CACHE === undefined ? {} : { cacheDir: e.SYNOOD_MODEL_CACHE }),
+      ...(e.HF_TOKEN === undefined ? {} : { token: e.HF_TOKEN }),
+    },
+    client: {
+      apiUrl: e.SYNOOD_API_URL,
+      ...(e.SYNOOD_API_KEY?.[0] === undefined ? {} : { apiKey: e.SYNOOD_API_KEY[0] }),
     },
   };
 }

@@ -9,6 +9,8 @@ describe('loadCommonConfig', () => {
       storage: { url: 'file://./.synood/storage' },
       log: { level: 'info' },
       onnx: { executionProvider: 'cpu', deviceId: 0 },
+      models: { endpoint: 'https://huggingface.co' },
+      client: { apiUrl: 'http://127.0.0.1:8080' },
     });
   });
 
@@ -23,6 +25,25 @@ describe('loadCommonConfig', () => {
     expect(c.redis.url).toBe('redis://redis:6380');
     expect(c.onnx).toEqual({ executionProvider: 'cuda', deviceId: 2, intraOpThreads: 4 });
     expect(c.log.level).toBe('info');
+  });
+
+  it('gives clients the API URL and the first API key', () => {
+    expect(
+      loadCommonConfig({ SYNOOD_API_URL: 'https://api.example', SYNOOD_API_KEY: 'k1, k2' }).client,
+    ).toEqual({
+      apiUrl: 'https://api.example',
+      apiKey: 'k1',
+    });
+  });
+
+  it('reads the model cache, Hub endpoint and token', () => {
+    expect(
+      loadCommonConfig({
+        SYNOOD_MODEL_CACHE: '/models',
+        HF_ENDPOINT: 'http://127.0.0.1:9000',
+        HF_TOKEN: 'hf_x',
+      }).models,
+    ).toEqual({ cacheDir: '/models', endpoint: 'http://127.0.0.1:9000', token: 'hf_x' });
   });
 
   it('lists every bad variable in one error', () => {

@@ -8,3 +8,4 @@ export * from './errors';
 export * from './run-spec';
 export * from './payloads';
 export * from './states';
+export * from './layout';

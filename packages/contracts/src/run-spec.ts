@@ -32,6 +32,73 @@ export const oodSetSchema = z.object({
   group: z.enum(['near', 'far']).optional(),
 });
 
+/** The benchmark presets {@link expandOodPreset} knows. */
+export const OOD_PRESET_NAMES = ['clip-ood', 'openood-v1.5'] as const;
+
+/** One of {@link OOD_PRESET_NAMES}. */
+export type OodPresetName = (typeof OOD_PRESET_NAMES)[number];
+
+/**
+ * A benchmark's OOD sets named by where its data lies: {@link expandOodPreset} turns it into `oodSets`
+ * with their near/far groups and the folder names the benchmarks conventionally unpack to under `root`.
+ */
+export const oodPresetSchema = z.object({
+  name: z.enum(OOD_PRESET_NAMES),
+  /** Folder holding the benchmark's data sets (see {@link OOD_PRESET_FOLDERS} for what must be under it). */
+  root: locationSchema,
+});
+
+/** An OOD preset as submitted. */
+export type OodPreset = z.infer<typeof oodPresetSchema>;
+
+/** One set of a preset: its display name, its folder under the preset's root and its group. */
+export interface OodPresetFolder {
+  readonly name: string;
+  readonly folder: string;
+  readonly group: 'near' | 'far';
+}
+
+/**
+ * The sets of each preset and where they are expected under `root` (every image below the folder is
+ * read, subfolders included, so class folders such as DTD's are fine):
+ *
+ * `clip-ood` (the MOS subsets used by MCM, NegLabel and SynOOD; all far-OOD):
+ * `iNaturalist/images`, `SUN/images`, `Places/images`, `dtd/images` (Textures, all 5,640 DTD images).
+ *
+ * `openood-v1.5` (ImageNet-1K benchmark, `root` = OpenOOD's `data/images_largescale`):
+ * near-OOD `ssb_hard` (SSB-hard), `ninco` (NINCO); far-OOD `inaturalist` (iNaturalist), `textures`
+ * (Textures), `openimage_o` (OpenImage-O).
+ */
+export const OOD_PRESET_FOLDERS: Readonly<Record<OodPresetName, readonly OodPresetFolder[]>> = {
+  'clip-ood': [
+    { name: 'iNaturalist', folder: 'iNaturalist/images', group: 'far' },
+    { name: 'SUN', folder: 'SUN/images', group: 'far' },
+    { name: 'Places', folder: 'Places/images', group: 'far' },
+    { name: 'Textures', folder: 'dtd/images', group: 'far' },
+  ],
+  'openood-v1.5': [
+    { name: 'SSB-hard', folder: 'ssb_hard', group: 'near' },
+    { name: 'NINCO', folder: 'ninco', group: 'near' },
+    { name: 'iNaturalist', folder: 'inaturalist', group: 'far' },
+    { name: 'Textures', folder: 'textures', group: 'far' },
+    { name: 'OpenImage-O', folder: 'openimage_o', group: 'far' },
+  ],
+};
+
+/**
+ * The OOD sets of a preset: one `flat` set per entry of {@link OOD_PRESET_FOLDERS}, located at
+ * `<root>/<folder>` (a trailing `/` of `root` is dropped; works for local paths, `file://` and `s3://`).
+ */
+export function expandOodPreset(preset: OodPreset): z.output<typeof oodSetSchema>[] {
+  const root = preset.root.replace(/\/+$/, '');
+  return OOD_PRESET_FOLDERS[preset.name].map((s) => ({
+    name: s.name,
+    location: `${root}/${s.folder}`,
+    layout: 'flat' as const,
+    group: s.group,
+  }));
+}
+
 /** Model choices by role; values are registry names (resolved by `@synood/models`). */
 export const modelsSchema = z.object({
   clip: z.string().min(1).default('clip-vit-b16'),
@@ -116,6 +183,9 @@ export const stagesConfigSchema = z.object({
   evaluation: z.object({ tpr: fraction.default(0.95) }).prefault({}),
 });
 
+/** Most OOD sets a run evaluates (explicit and preset ones together). */
+export const MAX_OOD_SETS = 64;
+
 /** A run submitted to the API: dataset, benchmark sets, models and every stage's config. */
 export const runSpecSchema = z
   .object({
@@ -123,7 +193,12 @@ export const runSpecSchema = z
     /** Every random draw of the run derives from this seed and the item's id. */
     seed: z.union([z.number().int().nonnegative(), z.string().min(1).max(200)]).default(0),
     dataset: datasetSchema,
-    oodSets: z.array(oodSetSchema).max(64).default([]),
+    oodSets: z.array(oodSetSchema).max(MAX_OOD_SETS).default([]),
+    /**
+     * A benchmark preset; its sets are put before `oodSets` in the parsed spec, which no longer has this
+     * field (so a parsed spec parses to itself). A set name in both is an error.
+     */
+    oodPreset: oodPresetSchema.optional(),
     models: modelsSchema.prefault({}),
     stages: stagesConfigSchema.prefault({}),
   })
@@ -136,17 +211,32 @@ export const runSpecSchema = z
       });
     }
     const names = new Set<string>();
+    const preset = spec.oodPreset === undefined ? [] : expandOodPreset(spec.oodPreset);
+    preset.forEach((set) => names.add(set.name));
     spec.oodSets.forEach((set, i) => {
       if (names.has(set.name)) {
+        const fromPreset = preset.some((p) => p.name === set.name);
         ctx.addIssue({
           code: 'custom',
           path: ['oodSets', i, 'name'],
-          message: `duplicate OOD set name "${set.name}"`,
+          message: fromPreset
+            ? `duplicate OOD set name "${set.name}": the oodPreset ${spec.oodPreset!.name} already has it (rename or drop the explicit set)`
+            : `duplicate OOD set name "${set.name}"`,
         });
       }
       names.add(set.name);
     });
-  });
+    if (preset.length + spec.oodSets.length > MAX_OOD_SETS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['oodSets'],
+        message: `${preset.length + spec.oodSets.length} OOD sets with the preset's; at most ${MAX_OOD_SETS}`,
+      });
+    }
+  })
+  .transform(({ oodPreset, ...spec }) =>
+    oodPreset === undefined ? spec : { ...spec, oodSets: [...expandOodPreset(oodPreset), ...spec.oodSets] },
+  );
 
 /** A run spec as submitted (defaults optional). */
 export type RunSpecInput = z.input<typeof runSpecSchema>;

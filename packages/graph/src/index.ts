@@ -104,3 +104,6 @@ export {
   type ResnetPreprocessOptions,
 } from './compose';
 export { GRADIENT_OPS, buildGradientGraph, type GradientOptions } from './autodiff/gradient';
+export * from './fixtures';
+export * from './synthesis';
+export { countFlops, type FlopCount } from './flops';

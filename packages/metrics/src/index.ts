@@ -9,3 +9,4 @@ export * from './errors';
 export * from './labels';
 export * from './metrics';
 export * from './rate-meter';
+export * from './server';

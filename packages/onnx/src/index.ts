@@ -37,3 +37,11 @@ export {
   type ValueSpec,
 } from './model-builder';
 export { OrtLinalgBackend } from './linalg-backend';
+export {
+  adaptFloatFeeds,
+  asFloat32,
+  fromFloat16Bits,
+  runBatched,
+  toFloat16Bits,
+  type RunBatchedOptions,
+} from './batching';

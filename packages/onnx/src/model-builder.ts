@@ -38,8 +38,8 @@ export interface NodeSpec {
   readonly name?: string;
 }
 
-/** Element types the builder supports: float32 data and int64 shapes/indices. */
-export type ElementType = 'float32' | 'int64';
+/** Element types the builder supports: float32 data, int64 shapes/indices, float16 graph inputs/outputs. */
+export type ElementType = 'float32' | 'int64' | 'float16';
 
 /** A graph input or output. */
 export interface ValueSpec {
@@ -71,6 +71,7 @@ export interface GraphSpec {
 const DATA_TYPE: Record<ElementType, onnx.TensorProto.DataType> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
+  float16: onnx.TensorProto.DataType.FLOAT16,
 };
 
 function modelError(message: string): OnnxError {
@@ -115,6 +116,11 @@ function encodeInitializer(t: InitializerSpec): onnx.ITensorProto {
   if (t.values.length !== count) {
     throw modelError(
       `initializer ${t.name} has ${t.values.length} values, dims [${t.dims.join(', ')}] need ${count}`,
+    );
+  }
+  if (t.type === 'float16') {
+    throw modelError(
+      `initializer ${t.name}: float16 initializers are not supported (use float32 and a Cast)`,
     );
   }
   const width = t.type === 'float32' ? 4 : 8;

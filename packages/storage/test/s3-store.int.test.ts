@@ -17,7 +17,7 @@ import {
   readDoneMarker,
   writeDoneMarker,
 } from '../src';
-import { type S3rverProcess, startS3rver } from './support/s3rver';
+import { type S3rverProcess, startS3rver } from '@synood/testing';
 
 const BUCKET = 'synood-test';
 const MiB = 1024 * 1024;

@@ -9,3 +9,4 @@ export * from './stats';
 export * from './rng';
 export * from './optim';
 export * from './backend';
+export * from './npy';

@@ -1,4 +1,6 @@
 import { type Matrix, TensorError, matrix } from './matrix';
+// Bound once: a global lookup per call is slow where globals are proxied (jest's sandbox: ~50× slower).
+const imul = Math.imul;
 
 /**
  * Seeded pseudo-random numbers, reproducible across platforms and Node versions.
@@ -32,12 +34,12 @@ export class Rng {
       throw new TensorError(`Rng seed must be a non-negative safe integer or a string, got ${seed}`);
     }
     const [h0, h1] = seedKey(String(seed));
-    let x = (h0 ^ Math.imul(h1, 0x9e3779b9)) >>> 0;
+    let x = (h0 ^ imul(h1, 0x9e3779b9)) >>> 0;
     const next = (): number => {
       x = (x + 0x9e3779b9) >>> 0;
       let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      z = imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = imul(z ^ (z >>> 13), 0xc2b2ae35);
       return (z ^ (z >>> 16)) >>> 0;
     };
     this.s0 = next();
@@ -52,7 +54,7 @@ export class Rng {
   /** Next raw uint32 output. */
   nextUint32(): number {
     const s1 = this.s1;
-    const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const r = imul(rotl(imul(s1, 5), 7), 9) >>> 0;
     const t = s1 << 9;
     this.s2 ^= this.s0;
     this.s3 ^= this.s1;
@@ -146,8 +148,8 @@ export function seedKey(key: string): [number, number] {
   let h0 = 0x811c9dc5;
   let h1 = (0x01000193 ^ 0x5bd1e995) >>> 0;
   for (const byte of bytes) {
-    h0 = Math.imul(h0 ^ byte, 0x01000193) >>> 0;
-    h1 = Math.imul(h1 ^ byte, 0x01000193) >>> 0;
+    h0 = imul(h0 ^ byte, 0x01000193) >>> 0;
+    h1 = imul(h1 ^ byte, 0x01000193) >>> 0;
   }
   return [h0, h1];
 }

@@ -5,14 +5,35 @@
  * @packageDocumentation
  */
 import { registerBenchCommand } from './commands/bench';
+import { registerCaptionCommand } from './commands/caption';
+import { registerClientCommands } from './commands/client';
 import { registerDemoCommand } from './commands/demo';
+import { registerDiffusionCommand } from './commands/diffusion';
+import { registerEmbedCommand } from './commands/embed';
+import { registerGraphCommand } from './commands/graph';
 import { registerMetricsCommand } from './commands/metrics';
+import { registerModelsCommand } from './commands/models';
+import { registerPreprocessCommand } from './commands/preprocess';
+import { registerSynthesizeCommand } from './commands/synthesize';
+import { registerUpCommand } from './commands/up';
+import { loadCommonConfig } from '@synood/config';
 import { buildProgram, runProgram } from './program';
 
+// The environment is parsed once; a bad variable fails here with one coded error listing every problem.
+const config = loadCommonConfig();
 const program = buildProgram();
 registerMetricsCommand(program);
 registerBenchCommand(program);
 registerDemoCommand(program);
+registerGraphCommand(program);
+registerEmbedCommand(program);
+registerPreprocessCommand(program);
+registerModelsCommand(program, config.models);
+registerCaptionCommand(program);
+registerDiffusionCommand(program);
+registerSynthesizeCommand(program);
+registerClientCommands(program, config.client);
+registerUpCommand(program);
 
 // exitCode rather than process.exit(), so buffered stdout is flushed before the process ends.
 void runProgram(program, process.argv.slice(2)).then((code) => {

@@ -84,7 +84,8 @@ export function writeOut(command: Command, text: string): void {
   }
 }
 
-function writeErr(command: Command, text: string): void {
+/** Writes `text` to the program's stderr (progress lines, warnings). */
+export function writeErr(command: Command, text: string): void {
   const config = command.configureOutput();
   if (config.writeErr === undefined) {
     process.stderr.write(text);

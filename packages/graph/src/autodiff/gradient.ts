@@ -4,7 +4,7 @@
  */
 import { GraphBuilder } from '../builder';
 import { GraphError, GraphErrorCode } from '../errors';
-import { type Graph, type Model, cloneGraph, describeNode, makeTensor, sizeOf } from '../ir';
+import { type Graph, type Model, cloneGraph, describeNode, isFloatDType, makeTensor, sizeOf } from '../ir';
 import { analyzeGraph } from '../shapes';
 import { consumersOf, namesInGraph, producersOf } from '../walk';
 import { GradContext } from './rules/context';
@@ -72,8 +72,9 @@ function exposeMaxPoolIndices(graph: Graph, onPath: Set<string>): void {
 /**
  * A model computing the original outputs plus `grad` = dL/d`wrt` (same dims as `wrt`), where L is the
  * sum of `loss`'s elements. Backward nodes are standard ONNX operators of the model's opset (17 or newer
- * for MaxPool's add-scatter); only values on a path from `wrt` to `loss` get gradients, so no weight
- * gradients are computed. The argument is not modified.
+ * for MaxPool's and Gather's add-scatters); only float values on a path from `wrt` to `loss` get
+ * gradients, so no weight gradients are computed and integer side paths (Shape → Gather → Concat
+ * feeding a Reshape) need no rule. The argument is not modified.
  *
  * @throws GraphError `GRAPH_ERR_ARGUMENT` when `wrt` is not a graph input or `loss` is not a value of the
  * graph, `GRAPH_ERR_UNSUPPORTED_OP` naming the node and op type for an op on the path without a rule,
@@ -96,6 +97,7 @@ export function buildGradientGraph(model: Model, options: GradientOptions): Mode
   const onPath = valuesOnPath(graph, wrt, loss);
   exposeMaxPoolIndices(graph, onPath);
   const { shapes, values, order } = analyzeGraph(graph, options.inputShapes ?? {}, { opset });
+  const producers = producersOf(graph);
   const lossShape = shapes.get(loss)!;
   const b = new GraphBuilder(graph, { opset, prefix: 'grad/' });
 
@@ -131,6 +133,13 @@ export function buildGradientGraph(model: Model, options: GradientOptions): Mode
     if (upstream.every((g) => g === undefined)) {
       continue;
     }
+    // Only float inputs on the path carry a gradient: integer and bool inputs (shapes, indices, masks)
+    // are not differentiable, so a node whose path inputs are all of that kind (Shape, ConstantOfShape,
+    // a Gather on a shape) contributes nothing and needs no rule.
+    const wanted = node.inputs.map((n) => n !== '' && onPath.has(n) && isFloatDType(shapes.get(n)!.dtype));
+    if (!wanted.some(Boolean)) {
+      continue;
+    }
     const rule = node.domain === '' || node.domain === 'ai.onnx' ? GRAD_RULES[node.opType] : undefined;
     if (rule === undefined) {
       throw new GraphError(
@@ -145,8 +154,9 @@ export function buildGradientGraph(model: Model, options: GradientOptions): Mode
       opset,
       b,
       upstream,
-      node.inputs.map((n) => n !== '' && onPath.has(n)),
+      wanted,
       node.outputs.map((n) => (n === '' ? undefined : shapes.get(n))),
+      producers,
     );
     const grads = rule(ctx);
     node.inputs.forEach((n, i) => {

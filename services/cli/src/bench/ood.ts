@@ -7,8 +7,8 @@ import {
   trainProjection,
 } from '@synood/ood';
 import { OrtLinalgBackend } from '@synood/onnx';
-import { type LinalgBackend, Rng, TypeScriptBackend, randomNormalMatrix } from '@synood/tensor';
-import { cpus } from 'node:os';
+import { Rng, TypeScriptBackend, randomNormalMatrix } from '@synood/tensor';
+import { type Hardware, hardwareInfo, measureGemmPeak, timed } from './common';
 
 /** Sizes of the OOD-core benchmark; {@link FULL_SIZES} are the issue's targets. */
 export interface OodBenchSizes {
@@ -74,29 +74,10 @@ export interface BenchRow {
 
 /** Everything a run reports. */
 export interface OodBenchReport {
-  hardware: { cpu: string; cores: number; node: string; date: string };
+  hardware: Hardware;
   /** Measured onnxruntime fp32 GEMM peak per thread count, GFLOP/s. */
   peak: Record<number, number>;
   rows: BenchRow[];
-}
-
-async function time<T>(f: () => Promise<T>): Promise<{ seconds: number; value: T }> {
-  const t0 = process.hrtime.bigint();
-  const value = await f();
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, value };
-}
-
-/** Best-of-`repeats` GFLOP/s of a square fp32 GEMM: the machine's practical peak for this workload. */
-async function measurePeak(backend: LinalgBackend, n: number, repeats: number): Promise<number> {
-  const rng = new Rng('bench-peak');
-  const a = randomNormalMatrix(rng, n, n);
-  const b = randomNormalMatrix(rng, n, n);
-  await backend.gemm(a, b); // warm-up: session creation, page faults
-  let best = Infinity;
-  for (let r = 0; r < repeats; r++) {
-    best = Math.min(best, (await time(() => backend.gemm(a, b))).seconds);
-  }
-  return (2 * n ** 3) / best / 1e9;
 }
 
 /**
@@ -117,8 +98,8 @@ export async function runOodBench(
   try {
     const peakN = d >= 512 ? 2048 : 512;
     const peak: Record<number, number> = {
-      1: await measurePeak(one, peakN, 3),
-      2: await measurePeak(two, peakN, 3),
+      1: await measureGemmPeak(1, peakN, 3),
+      2: await measureGemmPeak(2, peakN, 3),
     };
     log(
       `fp32 GEMM peak (onnxruntime, ${peakN}³): 1 thread ${peak[1]!.toFixed(1)} GFLOP/s, 2 threads ${peak[2]!.toFixed(1)}`,
@@ -153,7 +134,7 @@ export async function runOodBench(
       [2, two],
     ] as const) {
       await negLabelScores(backend, randomNormalMatrix(rng, 8, d), layout); // warm-up: session creation
-      const score = await time(() => negLabelScores(backend, images, layout));
+      const score = await timed(() => negLabelScores(backend, images, layout));
       row(
         {
           name: `NegLabel grouped score, ${sizes.indLabels} InD + ${sizes.negatives} negatives, ${d}-d, batched`,
@@ -167,7 +148,7 @@ export async function runOodBench(
       );
     }
     const baselineImages = randomNormalMatrix(rng, sizes.baselineImages, d);
-    const base = await time(() => negLabelScores(ts, baselineImages, layout));
+    const base = await timed(() => negLabelScores(ts, baselineImages, layout));
     row(
       {
         name: `  same, plain TypeScript backend (baseline, ${sizes.baselineImages} images)`,
@@ -187,7 +168,7 @@ export async function runOodBench(
     const targets = Int32Array.from({ length: sizes.projectionSamples }, () =>
       rng.int(sizes.projectionClasses),
     );
-    const proj = await time(() => trainProjection(two, { features, targets, classFeatures }));
+    const proj = await timed(() => trainProjection(two, { features, targets, classFeatures }));
     // Per sample and epoch: X·Wᵀ and dZᵀ·X (2·d² each), f̂·Cᵀ and dLogits·C (2·d·C each).
     const projFlops = pcfg.epochs * sizes.projectionSamples * (4 * d * d + 4 * d * sizes.projectionClasses);
     row(
@@ -207,7 +188,7 @@ export async function runOodBench(
     const lf = randomNormalMatrix(rng, sizes.labelSamples, d);
     const lt = Int32Array.from({ length: sizes.labelSamples }, () => rng.int(sizes.labelCount));
     const labelFeatures = randomNormalMatrix(rng, sizes.labelCount, d);
-    const lab = await time(() => finetuneLabels(two, { features: lf, targets: lt, labelFeatures }));
+    const lab = await timed(() => finetuneLabels(two, { features: lf, targets: lt, labelFeatures }));
     // Per sample and epoch: v·Ŵᵀ and (P−Y)ᵀ·V, 2·d·L each.
     const labFlops = lcfg.epochs * sizes.labelSamples * 4 * d * sizes.labelCount;
     row(
@@ -223,12 +204,7 @@ export async function runOodBench(
     );
 
     return {
-      hardware: {
-        cpu: cpus()[0]?.model ?? 'unknown',
-        cores: cpus().length,
-        node: process.version,
-        date: new Date().toISOString(),
-      },
+      hardware: hardwareInfo(),
       peak,
       rows,
     };

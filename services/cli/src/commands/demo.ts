@@ -1,18 +1,21 @@
 /**
- * `synood demo`: the OOD core end to end on a generated feature-space problem, with progress and the
- * metrics table. The image stages join the demo as they land.
+ * `synood demo`: by default the whole platform end to end on fixture models and generated images (see
+ * `demo/pipeline.ts`); `--core` runs the method's feature-space core alone on a generated problem.
  */
+import { type Env, loadCommonConfig, processEnv } from '@synood/config';
 import { OrtLinalgBackend } from '@synood/onnx';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { type DemoRow, runFeatureSpaceDemo } from '../demo/feature-space';
-import { writeOut } from '../program';
+import { runPipelineDemo } from '../demo/pipeline';
+import { CliError, writeErr, writeOut } from '../program';
 
 interface DemoOptions {
   out: string;
   threads: string;
   seed: string;
+  core?: boolean;
 }
 
 const pct = (v: number): string => (100 * v).toFixed(2).padStart(7);
@@ -31,23 +34,49 @@ export function formatDemoTable(rows: readonly DemoRow[]): string {
   ].join('\n');
 }
 
-/** Registers `synood demo`. */
-export function registerDemoCommand(program: Command): void {
+/**
+ * Registers `synood demo`.
+ *
+ * @param env - the environment (`REDIS_URL`, `SYNOOD_LOG_LEVEL`); the process's by default.
+ */
+export function registerDemoCommand(program: Command, env: Env = processEnv()): void {
   program
     .command('demo')
-    .description('run the OOD core end to end on a generated feature-space problem')
-    .option('--out <dir>', 'where the detector bundle is written', '.synood/demo')
-    .option('--threads <n>', 'onnxruntime intra-op threads', '2')
-    .option('--seed <seed>', 'seed of the generated problem and of training', '0')
+    .description(
+      'run the whole platform on fixture models and a generated dataset (--core: the feature-space core only)',
+    )
+    .option('--out <dir>', 'where everything is written', '.synood/demo')
+    .option('--threads <n>', 'onnxruntime intra-op threads (per session)', '2')
+    .option('--seed <seed>', '--core: seed of the generated problem and of training', '0')
+    .option('--core', "run only the method's feature-space core on a generated problem")
     .action(async (options: DemoOptions, command: Command) => {
       const say = (text: string) => {
         writeOut(command, `${text}\n`);
       };
+      const threads = Number.parseInt(options.threads, 10);
+      if (!Number.isInteger(threads) || threads < 1) {
+        throw new CliError('CLI_ERR_USAGE', `--threads must be a positive integer, got "${options.threads}"`);
+      }
+      if (options.core !== true) {
+        const common = loadCommonConfig(env);
+        await runPipelineDemo({
+          out: options.out,
+          ...(env.REDIS_URL === undefined ? {} : { envRedisUrl: common.redis.url }),
+          logLevel: env.SYNOOD_LOG_LEVEL === undefined ? 'error' : common.log.level,
+          threads,
+          interactive: process.stderr.isTTY,
+          say,
+          note: (text) => {
+            writeErr(command, text);
+          },
+        });
+        return;
+      }
       say("synood demo: the method's feature-space core on a generated near-boundary OOD problem.");
       say('Features are synthetic, so the numbers say nothing about accuracy on real images.');
       const backend = await OrtLinalgBackend.create({
         executionProvider: 'cpu',
-        intraOpThreads: Number.parseInt(options.threads, 10),
+        intraOpThreads: threads,
       });
       const interactive = process.stdout.isTTY;
       let bar: SingleBar | undefined;

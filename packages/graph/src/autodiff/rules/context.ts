@@ -21,12 +21,19 @@ export class GradContext extends NodeContext {
     readonly b: GraphBuilder,
     /** Upstream gradient of each output (undefined where none flows). */
     private readonly upstream: readonly (string | undefined)[],
-    /** Whether each input lies on a path from `wrt` to the loss. */
+    /** Whether each input is a float value on a path from `wrt` to the loss. */
     private readonly wanted: readonly boolean[],
     /** Shapes of the node's outputs. */
     readonly outputShapes: readonly (ShapeInfo | undefined)[],
+    /** The forward graph's node producing each value (graph inputs and initializers have none). */
+    private readonly producers: ReadonlyMap<string, { node: Node }> = new Map(),
   ) {
     super(node, inputs, values, opset);
+  }
+
+  /** The forward node that produces input `i`, or undefined for a graph input or initializer. */
+  producer(i: number): Node | undefined {
+    return this.producers.get(this.in(i))?.node;
   }
 
   /** Whether input `i` needs a gradient. */
@@ -41,6 +48,11 @@ export class GradContext extends NodeContext {
       throw this.error(`has no gradient for output ${i}`, GraphErrorCode.UnsupportedOp);
     }
     return g;
+  }
+
+  /** The upstream gradient of output `i`, or undefined where none flows (multi-output ops). */
+  maybeGrad(i: number): string | undefined {
+    return this.upstream[i];
   }
 
   /** Name of input `i`. */
@@ -83,6 +95,18 @@ export class GradContext extends NodeContext {
       `${this.node.name || this.node.opType}_t`,
       makeTensor(dtype, dims, Array.from(values)),
     );
+  }
+
+  /** A zero tensor of `dims` built at run time by ConstantOfShape, so large zeros cost no initializer. */
+  zeros(dims: readonly number[], dtype: DType = this.dtype): string {
+    return this.b.node('ConstantOfShape', [this.b.int64s(dims, 'shape')], {
+      value: makeTensor(dtype, [1], [0]),
+    });
+  }
+
+  /** `ReduceSum(v, axes, keepdims = 1)`, axes as an input (opset 13 on). */
+  sumKeep(v: string, axes: readonly number[]): string {
+    return this.b.node('ReduceSum', [v, this.b.int64s(axes, 'axes')], { keepdims: 1 });
   }
 
   /** `Reshape(v, dims)` with a constant target. */

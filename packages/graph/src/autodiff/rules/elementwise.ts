@@ -27,13 +27,50 @@ export const subGrad: GradRule = (ctx) =>
     () => ctx.op('Neg', ctx.grad()),
   );
 
-/** d(a · b) = (g · b, g · a). */
-export const mulGrad: GradRule = (ctx) =>
-  binaryGrads(
+/**
+ * The operand x of a SiLU written as x · Sigmoid(x) (0 or 1), or undefined for any other Mul. Both
+ * operands and the output must share one shape, so no broadcast reduction is involved.
+ */
+function siluInput(ctx: GradContext): number | undefined {
+  const out = ctx.outDims();
+  const same = (i: number): boolean => ctx.dims(i).join() === out.join();
+  for (const i of [0, 1]) {
+    const s = ctx.producer(1 - i);
+    if (
+      s?.opType === 'Sigmoid' &&
+      (s.domain === '' || s.domain === 'ai.onnx') &&
+      s.inputs[0] === ctx.in(i) &&
+      ctx.in(0) !== ctx.in(1) &&
+      same(0) &&
+      same(1)
+    ) {
+      return i;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * d(a · b) = (g · b, g · a). For SiLU y = x · s, s = σ(x), the whole derivative through both operands is
+ * given to x as g · (s + y · (1 − s)): four elementwise passes where the product rule plus σ' take six
+ * (SiLU runs at full resolution in VAE decoders). s then gets nothing from this node, so the Sigmoid's own
+ * rule only carries what other consumers of s send, and the sum over paths is unchanged.
+ */
+export const mulGrad: GradRule = (ctx) => {
+  const x = siluInput(ctx);
+  if (x !== undefined && ctx.needs(x)) {
+    const s = ctx.in(1 - x);
+    const slope = ctx.op('Add', s, ctx.op('Mul', ctx.out(), ctx.op('Sub', ctx.scalar(1), s)));
+    const grads: (string | undefined)[] = [undefined, undefined];
+    grads[x] = ctx.op('Mul', ctx.grad(), slope);
+    return grads;
+  }
+  return binaryGrads(
     ctx,
     () => ctx.op('Mul', ctx.grad(), ctx.in(1)),
     () => ctx.op('Mul', ctx.grad(), ctx.in(0)),
   );
+};
 
 /** d(a / b) = (g / b, −g · y / b) with y = a / b, which saves recomputing b². */
 export const divGrad: GradRule = (ctx) =>
@@ -49,9 +86,12 @@ export const negGrad: GradRule = (ctx) => [ctx.op('Neg', ctx.grad())];
 /** Identity passes the gradient through. */
 export const identityGrad: GradRule = (ctx) => [ctx.grad()];
 
-/** ReLU: g where x > 0, else 0. */
+/**
+ * ReLU: g where x > 0, else 0. The mask reads the output y (y > 0 exactly where x > 0), so x keeps the
+ * ReLU as its only consumer and onnxruntime can still fuse Conv + ReLU in the forward half.
+ */
 export const reluGrad: GradRule = (ctx) => [
-  ctx.op('Where', ctx.op('Greater', ctx.in(0), ctx.scalar(0)), ctx.grad(), ctx.scalar(0)),
+  ctx.op('Where', ctx.op('Greater', ctx.out(), ctx.scalar(0)), ctx.grad(), ctx.scalar(0)),
 ];
 
 /** σ' = y(1 − y). */

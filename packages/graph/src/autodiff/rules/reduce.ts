@@ -1,9 +1,10 @@
 /**
- * @file Gradients of the reductions, Softmax, LogSoftmax and ReduceLogSumExp.
+ * @file Gradients of the reductions (sum, mean, max/min, log-sum-exp), Softmax and LogSoftmax, and
+ * BatchNormalization in inference mode.
  */
 import { GraphErrorCode } from '../../errors';
 import { axesFrom, normaliseAxes } from '../../op-params';
-import { sizeOf } from '../../ir';
+import { dtypeToOnnx, sizeOf } from '../../ir';
 import type { GradContext, GradRule } from './context';
 
 /** The reduced axes of a Reduce* node (attribute or input 1), normalised; all axes when none are given. */
@@ -43,6 +44,21 @@ export const reduceLogSumExpGrad: GradRule = (ctx) => {
   const axes = reducedAxes(ctx);
   const prob = ctx.op('Exp', ctx.op('Sub', ctx.in(0), spread(ctx, ctx.out(), axes)));
   return [ctx.op('Mul', prob, spread(ctx, ctx.grad(), axes))];
+};
+
+/**
+ * ReduceMax and ReduceMin: g goes to the positions that attain the extremum. Ties split g evenly among
+ * the tied positions (torch's amax/amin convention), so the gradient still sums to g.
+ */
+export const reduceExtremumGrad: GradRule = (ctx) => {
+  const axes = reducedAxes(ctx);
+  if (axes.length === 0) {
+    return [ctx.grad()];
+  }
+  const hits = ctx.op('Equal', ctx.in(0), spread(ctx, ctx.out(), axes));
+  const mask = ctx.b.node('Cast', [hits], { to: dtypeToOnnx(ctx.dtype) });
+  const share = ctx.op('Div', spread(ctx, ctx.grad(), axes), ctx.sumKeep(mask, axes));
+  return [ctx.op('Mul', mask, share)];
 };
 
 function softmaxAxis(ctx: GradContext): number {

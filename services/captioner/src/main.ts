@@ -1,0 +1,23 @@
+/**
+ * The captioner process (`node services/captioner/dist/main.js`): config → deps → worker, SIGTERM →
+ * graceful shutdown. Exit codes: 0 after a clean shutdown, 78 (EX_CONFIG) for a bad configuration or a
+ * missing model file, 1 for any other startup failure.
+ */
+import { loadCaptionerConfig } from './config';
+import { createCaptionerDeps } from './deps';
+import { runMain } from '@synood/service-kit';
+import { startCaptioner } from './worker';
+
+void runMain('captioner', async (logger) => {
+  const config = loadCaptionerConfig();
+  const deps = await createCaptionerDeps(config, { logger });
+  return startCaptioner(deps, {
+    redis: config.runtime.common.redis.url,
+    prefix: config.runtime.queue.prefix,
+    metricsServer: config.runtime.metrics,
+    ...(config.concurrency === undefined ? {} : { concurrency: { caption: config.concurrency } }),
+    dependencyIntervalMs: config.runtime.dependencyIntervalMs,
+    shutdownTimeoutMs: config.runtime.shutdownTimeoutMs,
+    stageOptions: config.runtime.stageOptions,
+  });
+});

@@ -1,0 +1,4 @@
+/**
+ * Fixtures of the encoder tests: the shared ones from `@synood/test-fixtures`.
+ */
+export * from '@synood/test-fixtures';

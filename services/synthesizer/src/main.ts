@@ -1,0 +1,23 @@
+/**
+ * The synthesizer process (`node services/synthesizer/dist/main.js`): config → deps → worker, SIGTERM →
+ * graceful shutdown. Exit codes: 0 after a clean shutdown, 78 (EX_CONFIG) for a bad configuration or a
+ * missing model file, 1 for any other startup failure.
+ */
+import { loadSynthesizerConfig } from './config';
+import { createSynthesizerDeps } from './deps';
+import { runMain } from '@synood/service-kit';
+import { startSynthesizer } from './worker';
+
+void runMain('synthesizer', async (logger) => {
+  const config = loadSynthesizerConfig();
+  const deps = await createSynthesizerDeps(config, { logger });
+  return startSynthesizer(deps, {
+    redis: config.runtime.common.redis.url,
+    prefix: config.runtime.queue.prefix,
+    metricsServer: config.runtime.metrics,
+    ...(config.concurrency === undefined ? {} : { concurrency: { synthesize: config.concurrency } }),
+    dependencyIntervalMs: config.runtime.dependencyIntervalMs,
+    shutdownTimeoutMs: config.runtime.shutdownTimeoutMs,
+    stageOptions: config.runtime.stageOptions,
+  });
+});

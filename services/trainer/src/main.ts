@@ -1,0 +1,34 @@
+/**
+ * The trainer process (`node services/trainer/dist/main.js`): config → deps → workers, SIGTERM → graceful
+ * shutdown. Exit codes: 0 after a clean shutdown, 78 (EX_CONFIG) for a bad configuration or a missing model
+ * file, 1 for any other startup failure.
+ */
+import { loadTrainerConfig } from './config';
+import { createTrainerDeps } from './deps';
+import { runMain } from '@synood/service-kit';
+import { startTrainer } from './worker';
+
+void runMain('trainer', async (logger) => {
+  const config = loadTrainerConfig();
+  const deps = await createTrainerDeps(config, { logger });
+  const concurrency = config.concurrency;
+  return startTrainer(deps, {
+    redis: config.runtime.common.redis.url,
+    prefix: config.runtime.queue.prefix,
+    metricsServer: config.runtime.metrics,
+    ...(concurrency === undefined
+      ? {}
+      : {
+          concurrency: {
+            assign: concurrency,
+            'train-projection': concurrency,
+            'train-labels': concurrency,
+            evaluate: concurrency,
+            publish: concurrency,
+          },
+        }),
+    dependencyIntervalMs: config.runtime.dependencyIntervalMs,
+    shutdownTimeoutMs: config.runtime.shutdownTimeoutMs,
+    stageOptions: config.runtime.stageOptions,
+  });
+});
