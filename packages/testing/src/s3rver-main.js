@@ -33,7 +33,14 @@ server.run().then(
   },
 );
 
+/** How long a graceful close may wait for open connections before the process exits anyway. */
+const CLOSE_GRACE_MS = 2000;
+
 process.stdin.on('end', () => {
+  // A client that died mid-upload leaves a request whose body never ends; http.Server#close waits for
+  // every such connection, so without a bound the test's teardown (and the test process) would hang.
+  setTimeout(() => process.exit(0), CLOSE_GRACE_MS).unref();
+  server.httpServer?.closeAllConnections?.();
   server.close().finally(() => process.exit(0));
 });
 process.stdin.resume();

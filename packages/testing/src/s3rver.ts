@@ -15,6 +15,8 @@ export interface S3rverProcess {
 }
 
 const START_TIMEOUT_MS = 20_000;
+/** How long `stop()` waits for the child to exit after closing its stdin before it SIGKILLs it. */
+const STOP_TIMEOUT_MS = 5000;
 
 /** Starts s3rver (see `s3rver-main.js` for why it is a child process) with one bucket. */
 export async function startS3rver(directory: string, bucket: string): Promise<S3rverProcess> {
@@ -60,7 +62,11 @@ export async function startS3rver(directory: string, bucket: string): Promise<S3
     },
     async stop(): Promise<void> {
       child.stdin.end();
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+      }, STOP_TIMEOUT_MS);
       await exited;
+      clearTimeout(timer);
     },
   };
 }

@@ -37,6 +37,7 @@ import { demoRunSpec } from '../src/demo/pipeline';
 import {
   type DelayProxy,
   type ServiceProcess,
+  bounded,
   freePort,
   spawnService,
   stageJobCounts,
@@ -310,17 +311,28 @@ beforeAll(async () => {
 }, 280_000);
 
 afterAll(async () => {
-  await Promise.allSettled(spawned.map((s) => s.stop('SIGTERM', 5000)));
+  // Every step is bounded (the s3rver and service stops SIGKILL on their own after 5 s), so the hook
+  // always ends inside its timeout and leaves no process behind.
+  await bounded(
+    'stopping the services',
+    Promise.allSettled(spawned.map((s) => s.stop('SIGTERM', 5000))),
+    10_000,
+  );
   if (queues !== undefined) {
-    await queues.obliterate().catch(() => undefined);
-    await queues.close().catch(() => undefined);
+    const open = queues;
+    await bounded('removing the test queues', open.obliterate(), 10_000);
+    await bounded('closing the queues', open.close(), 5000);
   }
-  await proxy?.close();
-  await s3?.stop();
+  if (proxy !== undefined) {
+    await bounded('closing the delay proxy', proxy.close(), 5000);
+  }
+  if (s3 !== undefined) {
+    await bounded('stopping s3rver', s3.stop(), 10_000);
+  }
   if (root !== undefined) {
     await rm(root, { recursive: true, force: true });
   }
-}, 30_000);
+}, 60_000);
 
 describeBuilt('cluster: the API and every worker as its own process', () => {
   it('runs every stage of a run submitted over HTTP to success', () => {

@@ -31,6 +31,30 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Waits for a teardown step at most `ms`, then goes on with a warning: a stuck step must not hold the
+ * whole teardown past its timeout (jest would then report the hook, not the step, and keep the process).
+ */
+export async function bounded(what: string, step: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => {
+      resolve('late');
+    }, ms);
+  });
+  const outcome = await Promise.race([
+    step.then(
+      () => 'done' as const,
+      () => 'failed' as const,
+    ),
+    late,
+  ]);
+  clearTimeout(timer);
+  if (outcome !== 'done') {
+    console.warn(`teardown: ${what} ${outcome === 'late' ? `did not finish within ${ms} ms` : 'failed'}`);
+  }
+}
+
 /** A free TCP port on 127.0.0.1 (closed again; the caller binds it right after). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -76,12 +100,28 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
       },
     );
     out.on('error', () => res.destroy());
-    req.on('error', () => out.destroy());
+    // A client killed mid-upload must not leave the upstream request waiting for the rest of its body:
+    // s3rver would hold that connection open and never finish closing.
+    req.on('close', () => {
+      if (!req.complete) {
+        out.destroy();
+      }
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        out.destroy();
+      }
+    });
     req.pipe(out);
   };
+  let closed = false;
   const server = createServer((req, res) => {
     res.on('error', () => undefined);
     setTimeout(() => {
+      if (closed || res.destroyed) {
+        res.destroy();
+        return;
+      }
       forward(req, res);
     }, delayMs);
   });
@@ -95,9 +135,11 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
   return {
     endpoint: `http://127.0.0.1:${port}`,
     close() {
+      closed = true;
       for (const s of sockets) {
         s.destroy();
       }
+      server.closeAllConnections();
       return new Promise((resolve) => {
         server.close(() => {
           resolve();
