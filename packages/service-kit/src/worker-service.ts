@@ -136,3 +136,31 @@ export function startWorkerService(
     ...(options.closeDeps === false ? {} : { onClose: () => deps.close() }),
   });
 }
+
+/**
+ * The start options a worker process derives from its environment: Redis, prefix, the `/metrics`
+ * listener, dependency polling, shutdown timeout, stage-option overrides (lock duration, stalled
+ * interval) and the given per-stage concurrency. `synood up` starts the same options in one process,
+ * with its own Redis, prefix and no metrics listener.
+ */
+export function workerServiceOptions(
+  runtime: WorkerRuntimeConfig,
+  concurrency: Partial<Record<Stage, number | undefined>> = {},
+): WorkerServiceOptions {
+  // Unset entries are dropped: a service leaves the stage table's default where nothing is configured.
+  const set: Partial<Record<Stage, number>> = {};
+  for (const [stage, value] of Object.entries(concurrency) as [Stage, number | undefined][]) {
+    if (value !== undefined) {
+      set[stage] = value;
+    }
+  }
+  return {
+    redis: runtime.common.redis.url,
+    prefix: runtime.queue.prefix,
+    metricsServer: runtime.metrics,
+    ...(Object.keys(set).length === 0 ? {} : { concurrency: set }),
+    dependencyIntervalMs: runtime.dependencyIntervalMs,
+    shutdownTimeoutMs: runtime.shutdownTimeoutMs,
+    stageOptions: runtime.stageOptions,
+  };
+}

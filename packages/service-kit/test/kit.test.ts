@@ -8,6 +8,7 @@ import { createLogger } from '../src';
 import { EXIT_CONFIG, EXIT_FAILURE, exitCodeOf, runMain } from '../src';
 import { type RunningService, installShutdown } from '../src';
 import { splitObjectLocation } from '../src';
+import { parseServiceEnv, workerServiceOptions } from '../src';
 
 function fakeService(close: () => Promise<void>): RunningService {
   return { service: 'encoder', workers: [], metricsServer: undefined, close };
@@ -124,5 +125,36 @@ describe('splitObjectLocation', () => {
     expect(splitObjectLocation('/list.txt')).toEqual({ folder: '/', key: 'list.txt' });
     expect(splitObjectLocation('list.txt')).toEqual({ folder: '.', key: 'list.txt' });
     expect(splitObjectLocation('file:///data/list.txt')).toEqual({ folder: 'file:///data', key: 'list.txt' });
+  });
+});
+
+describe('workerServiceOptions', () => {
+  it('carries the environment into the start options: lock overrides, timeouts and the set concurrencies', () => {
+    const { runtime } = parseServiceEnv(
+      {},
+      {
+        REDIS_URL: 'redis://10.0.0.5:6380',
+        SYNOOD_QUEUE_PREFIX: 'lab',
+        SYNOOD_METRICS_PORT: '9500',
+        SYNOOD_LOCK_DURATION_MS: '4000',
+        SYNOOD_STALLED_INTERVAL_MS: '1000',
+        SYNOOD_SHUTDOWN_TIMEOUT_MS: '2500',
+        SYNOOD_DEPENDENCY_INTERVAL_MS: '700',
+      },
+    );
+    const options = workerServiceOptions(runtime, { encode: 3, mine: undefined });
+    expect(options).toEqual({
+      redis: 'redis://10.0.0.5:6380',
+      prefix: 'lab',
+      metricsServer: { port: 9500, host: runtime.metrics.host },
+      concurrency: { encode: 3 },
+      dependencyIntervalMs: 700,
+      shutdownTimeoutMs: 2500,
+      stageOptions: { all: { lockDuration: 4000, stalledInterval: 1000 } },
+    });
+    // Nothing configured: the stage table's concurrency and options stay in force.
+    const plain = workerServiceOptions(parseServiceEnv({}, {}).runtime, { caption: undefined });
+    expect(plain.concurrency).toBeUndefined();
+    expect(plain.stageOptions).toEqual({});
   });
 });

@@ -25,6 +25,7 @@ export {
   backendDown,
   captionBackendDependency,
   captionerHandlers,
+  captionerStartOptions,
   startCaptioner,
 } from './worker';
 export { WorkerError, WorkerErrorCode } from '@synood/service-kit';

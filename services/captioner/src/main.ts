@@ -6,18 +6,10 @@
 import { loadCaptionerConfig } from './config';
 import { createCaptionerDeps } from './deps';
 import { runMain } from '@synood/service-kit';
-import { startCaptioner } from './worker';
+import { startCaptioner, captionerStartOptions } from './worker';
 
 void runMain('captioner', async (logger) => {
   const config = loadCaptionerConfig();
   const deps = await createCaptionerDeps(config, { logger });
-  return startCaptioner(deps, {
-    redis: config.runtime.common.redis.url,
-    prefix: config.runtime.queue.prefix,
-    metricsServer: config.runtime.metrics,
-    ...(config.concurrency === undefined ? {} : { concurrency: { caption: config.concurrency } }),
-    dependencyIntervalMs: config.runtime.dependencyIntervalMs,
-    shutdownTimeoutMs: config.runtime.shutdownTimeoutMs,
-    stageOptions: config.runtime.stageOptions,
-  });
+  return startCaptioner(deps, captionerStartOptions(config));
 });

@@ -5,6 +5,7 @@
 import type { CaptionBackend } from '@synood/captioning';
 import type { DependencyCheck } from '@synood/queue';
 
+import type { CaptionerConfig } from './config';
 import type { CaptionerDeps } from './deps';
 import { handleCaption } from './handlers/caption';
 import {
@@ -12,10 +13,16 @@ import {
   type RunningService,
   type WorkerServiceOptions,
   startWorkerService,
+  workerServiceOptions,
 } from '@synood/service-kit';
 
 /** Options of {@link startCaptioner}. */
 export type StartCaptionerOptions = WorkerServiceOptions;
+
+/** The captioner's start options from its configuration (what its process and `synood up` both use). */
+export function captionerStartOptions(config: CaptionerConfig): StartCaptionerOptions {
+  return workerServiceOptions(config.runtime, { caption: config.concurrency });
+}
 
 /** The captioner's handler registry: one entry per stage it consumes. */
 export function captionerHandlers(deps: CaptionerDeps): HandlerEntry[] {

@@ -14,6 +14,7 @@ import {
 import {
   type CaptionerDepsOverrides,
   type RunningService,
+  captionerStartOptions,
   createCaptionerDeps,
   loadCaptionerConfig,
   startCaptioner,
@@ -22,11 +23,17 @@ import { type Env, processEnv } from '@synood/config';
 import {
   type EncoderDepsOverrides,
   createEncoderDeps,
+  encoderStartOptions,
   loadEncoderConfig,
   startEncoder,
 } from '@synood/encoder';
-import { createSynthesizerDeps, loadSynthesizerConfig, startSynthesizer } from '@synood/synthesizer';
-import { createTrainerDeps, loadTrainerConfig, startTrainer } from '@synood/trainer';
+import {
+  createSynthesizerDeps,
+  loadSynthesizerConfig,
+  startSynthesizer,
+  synthesizerStartOptions,
+} from '@synood/synthesizer';
+import { createTrainerDeps, loadTrainerConfig, startTrainer, trainerStartOptions } from '@synood/trainer';
 
 import { CliError } from './program';
 
@@ -109,22 +116,30 @@ async function startWorker(
   const common = { metrics: shared.metrics };
   // The API's prefix and Redis are the workers' too: one process, one environment.
   const start = { redis: api.common.redis.url, prefix: api.queue.prefix, metricsServer: false as const };
+  // Each worker starts with the options its own process would (concurrency, lock duration, stalled
+  // interval, timeouts), except Redis, prefix and the metrics listener, which are the API's here.
   switch (name) {
     case 'captioner': {
-      const deps = await createCaptionerDeps(loadCaptionerConfig(env), { ...options.captioner, ...common });
-      return startService(deps, () => startCaptioner(deps, start));
+      const config = loadCaptionerConfig(env);
+      const deps = await createCaptionerDeps(config, { ...options.captioner, ...common });
+      return startService(deps, () => startCaptioner(deps, { ...captionerStartOptions(config), ...start }));
     }
     case 'synthesizer': {
-      const deps = await createSynthesizerDeps(loadSynthesizerConfig(env), common);
-      return startService(deps, () => startSynthesizer(deps, start));
+      const config = loadSynthesizerConfig(env);
+      const deps = await createSynthesizerDeps(config, common);
+      return startService(deps, () =>
+        startSynthesizer(deps, { ...synthesizerStartOptions(config), ...start }),
+      );
     }
     case 'encoder': {
-      const deps = await createEncoderDeps(loadEncoderConfig(env), { ...options.encoder, ...common });
-      return startService(deps, () => startEncoder(deps, start));
+      const config = loadEncoderConfig(env);
+      const deps = await createEncoderDeps(config, { ...options.encoder, ...common });
+      return startService(deps, () => startEncoder(deps, { ...encoderStartOptions(config), ...start }));
     }
     case 'trainer': {
-      const deps = await createTrainerDeps(loadTrainerConfig(env), common);
-      return startService(deps, () => startTrainer(deps, start));
+      const config = loadTrainerConfig(env);
+      const deps = await createTrainerDeps(config, common);
+      return startService(deps, () => startTrainer(deps, { ...trainerStartOptions(config), ...start }));
     }
   }
 }

@@ -19,7 +19,7 @@ export {
   handleMine,
   textFeatureKey,
 } from './handlers/mine';
-export { type StartEncoderOptions, encoderHandlers, startEncoder } from './worker';
+export { type StartEncoderOptions, encoderHandlers, startEncoder, encoderStartOptions } from './worker';
 export { WorkerError, WorkerErrorCode } from '@synood/service-kit';
 export { type LogLevel, type ServiceLogger, createLogger } from '@synood/service-kit';
 export { type RunningService, checkHandlers, consumedStages } from '@synood/service-kit';

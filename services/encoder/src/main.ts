@@ -6,21 +6,10 @@
 import { loadEncoderConfig } from './config';
 import { createEncoderDeps } from './deps';
 import { runMain } from '@synood/service-kit';
-import { startEncoder } from './worker';
+import { startEncoder, encoderStartOptions } from './worker';
 
 void runMain('encoder', async (logger) => {
   const config = loadEncoderConfig();
   const deps = await createEncoderDeps(config, { logger });
-  return startEncoder(deps, {
-    redis: config.runtime.common.redis.url,
-    prefix: config.runtime.queue.prefix,
-    metricsServer: config.runtime.metrics,
-    concurrency: {
-      ...(config.concurrency.encode === undefined ? {} : { encode: config.concurrency.encode }),
-      ...(config.concurrency.mine === undefined ? {} : { mine: config.concurrency.mine }),
-    },
-    dependencyIntervalMs: config.runtime.dependencyIntervalMs,
-    shutdownTimeoutMs: config.runtime.shutdownTimeoutMs,
-    stageOptions: config.runtime.stageOptions,
-  });
+  return startEncoder(deps, encoderStartOptions(config));
 });

@@ -3,6 +3,7 @@
  * startup checks, the storage dependency check and the metrics server of `@synood/service-kit`.
  */
 
+import type { EncoderConfig } from './config';
 import type { EncoderDeps } from './deps';
 import { handleEncode } from './handlers/encode';
 import { handleMine } from './handlers/mine';
@@ -11,10 +12,19 @@ import {
   type RunningService,
   type WorkerServiceOptions,
   startWorkerService,
+  workerServiceOptions,
 } from '@synood/service-kit';
 
 /** Options of {@link startEncoder}. */
 export type StartEncoderOptions = WorkerServiceOptions;
+
+/** The encoder's start options from its configuration (what its process and `synood up` both use). */
+export function encoderStartOptions(config: EncoderConfig): StartEncoderOptions {
+  return workerServiceOptions(config.runtime, {
+    encode: config.concurrency.encode,
+    mine: config.concurrency.mine,
+  });
+}
 
 /** The encoder's handler registry: one entry per stage it consumes. */
 export function encoderHandlers(deps: EncoderDeps): HandlerEntry[] {

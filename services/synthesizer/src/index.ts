@@ -13,7 +13,12 @@ export {
   loadPromptTokenizer,
 } from './deps';
 export { handleSynthesize } from './handlers/synthesize';
-export { type StartSynthesizerOptions, startSynthesizer, synthesizerHandlers } from './worker';
+export {
+  type StartSynthesizerOptions,
+  startSynthesizer,
+  synthesizerHandlers,
+  synthesizerStartOptions,
+} from './worker';
 export { WorkerError, WorkerErrorCode } from '@synood/service-kit';
 export { type LogLevel, type ServiceLogger, createLogger } from '@synood/service-kit';
 export { type RunningService, checkHandlers, consumedStages } from '@synood/service-kit';

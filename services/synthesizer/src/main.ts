@@ -6,18 +6,10 @@
 import { loadSynthesizerConfig } from './config';
 import { createSynthesizerDeps } from './deps';
 import { runMain } from '@synood/service-kit';
-import { startSynthesizer } from './worker';
+import { startSynthesizer, synthesizerStartOptions } from './worker';
 
 void runMain('synthesizer', async (logger) => {
   const config = loadSynthesizerConfig();
   const deps = await createSynthesizerDeps(config, { logger });
-  return startSynthesizer(deps, {
-    redis: config.runtime.common.redis.url,
-    prefix: config.runtime.queue.prefix,
-    metricsServer: config.runtime.metrics,
-    ...(config.concurrency === undefined ? {} : { concurrency: { synthesize: config.concurrency } }),
-    dependencyIntervalMs: config.runtime.dependencyIntervalMs,
-    shutdownTimeoutMs: config.runtime.shutdownTimeoutMs,
-    stageOptions: config.runtime.stageOptions,
-  });
+  return startSynthesizer(deps, synthesizerStartOptions(config));
 });

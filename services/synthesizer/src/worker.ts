@@ -3,6 +3,7 @@
  * startup checks, the storage dependency check and the metrics server of `@synood/service-kit`.
  */
 
+import type { SynthesizerConfig } from './config';
 import type { SynthesizerDeps } from './deps';
 import { handleSynthesize } from './handlers/synthesize';
 import {
@@ -10,10 +11,16 @@ import {
   type RunningService,
   type WorkerServiceOptions,
   startWorkerService,
+  workerServiceOptions,
 } from '@synood/service-kit';
 
 /** Options of {@link startSynthesizer}. */
 export type StartSynthesizerOptions = WorkerServiceOptions;
+
+/** The synthesizer's start options from its configuration (what its process and `synood up` both use). */
+export function synthesizerStartOptions(config: SynthesizerConfig): StartSynthesizerOptions {
+  return workerServiceOptions(config.runtime, { synthesize: config.concurrency });
+}
 
 /** The synthesizer's handler registry: one entry per stage it consumes. */
 export function synthesizerHandlers(deps: SynthesizerDeps): HandlerEntry[] {

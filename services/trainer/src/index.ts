@@ -22,7 +22,7 @@ export {
   loadProjection,
   projectionBytes,
 } from './run-data';
-export { type StartTrainerOptions, startTrainer, trainerHandlers } from './worker';
+export { type StartTrainerOptions, startTrainer, trainerHandlers, trainerStartOptions } from './worker';
 export { WorkerError, WorkerErrorCode } from '@synood/service-kit';
 export { type LogLevel, type ServiceLogger, createLogger } from '@synood/service-kit';
 export { type RunningService, checkHandlers, consumedStages } from '@synood/service-kit';

@@ -6,29 +6,10 @@
 import { loadTrainerConfig } from './config';
 import { createTrainerDeps } from './deps';
 import { runMain } from '@synood/service-kit';
-import { startTrainer } from './worker';
+import { startTrainer, trainerStartOptions } from './worker';
 
 void runMain('trainer', async (logger) => {
   const config = loadTrainerConfig();
   const deps = await createTrainerDeps(config, { logger });
-  const concurrency = config.concurrency;
-  return startTrainer(deps, {
-    redis: config.runtime.common.redis.url,
-    prefix: config.runtime.queue.prefix,
-    metricsServer: config.runtime.metrics,
-    ...(concurrency === undefined
-      ? {}
-      : {
-          concurrency: {
-            assign: concurrency,
-            'train-projection': concurrency,
-            'train-labels': concurrency,
-            evaluate: concurrency,
-            publish: concurrency,
-          },
-        }),
-    dependencyIntervalMs: config.runtime.dependencyIntervalMs,
-    shutdownTimeoutMs: config.runtime.shutdownTimeoutMs,
-    stageOptions: config.runtime.stageOptions,
-  });
+  return startTrainer(deps, trainerStartOptions(config));
 });

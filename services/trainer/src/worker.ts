@@ -4,6 +4,7 @@
  * metrics server of `@synood/service-kit`.
  */
 
+import type { TrainerConfig } from './config';
 import type { TrainerDeps } from './deps';
 import { handleAssign } from './handlers/assign';
 import { handleEvaluate } from './handlers/evaluate';
@@ -15,10 +16,22 @@ import {
   type RunningService,
   type WorkerServiceOptions,
   startWorkerService,
+  workerServiceOptions,
 } from '@synood/service-kit';
 
 /** Options of {@link startTrainer}. */
 export type StartTrainerOptions = WorkerServiceOptions;
+
+/** The trainer's start options from its configuration (what its process and `synood up` both use). */
+export function trainerStartOptions(config: TrainerConfig): StartTrainerOptions {
+  return workerServiceOptions(config.runtime, {
+    assign: config.concurrency,
+    'train-projection': config.concurrency,
+    'train-labels': config.concurrency,
+    evaluate: config.concurrency,
+    publish: config.concurrency,
+  });
+}
 
 /** The trainer's handler registry: one entry per stage it consumes. */
 export function trainerHandlers(deps: TrainerDeps): HandlerEntry[] {
