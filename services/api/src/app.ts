@@ -190,7 +190,15 @@ export async function buildApp(deps: ApiDeps, options: ApiOptions = {}): Promise
     // An oversized file becomes a per-image error of the scoring answer rather than failing the request.
     throwFileSizeLimit: false,
   });
-  await app.register(rateLimit, { global: false });
+  // Counts live in Redis, so the limit holds across every API replica rather than per process; the
+  // queues' own connection carries them (ioredis: the plugin defines its Lua command on it).
+  await app.register(rateLimit, {
+    global: false,
+    redis: deps.queues.client,
+    nameSpace: `${deps.queues.prefix}:rate-limit:`,
+    // A Redis outage already fails submissions with a coded 503; the limiter must not turn it into a 500.
+    skipOnError: true,
+  });
   await app.register(healthRoutes);
   await app.register(runRoutes);
   await app.register(detectorRoutes);

@@ -250,6 +250,39 @@ describe('rate limit', () => {
       await limited.close();
     }
   });
+
+  it('counts in Redis, so a second API replica sees the first one’s submissions', async () => {
+    const options = {
+      runPlanWorker: false,
+      auth: { keys: ['k'] },
+      rateLimit: { max: 2, timeWindowMs: 60_000 },
+    };
+    // A fresh prefix of its own: the first test's counts must not leak in.
+    const shared = await openTestEnv('rate');
+    const replicas = [await buildApp(shared.deps, options), await buildApp(shared.deps, options)];
+    try {
+      const submit = async (replica: FastifyInstance, i: number): Promise<number> =>
+        (
+          await replica.inject({
+            method: 'POST',
+            url: '/v1/runs',
+            headers: { 'x-api-key': 'k' },
+            payload: specInput(`/data/replica-${i}`),
+            remoteAddress: '10.1.2.3',
+          })
+        ).statusCode;
+      const [one, two] = replicas as [FastifyInstance, FastifyInstance];
+      expect([
+        await submit(one, 0),
+        await submit(two, 1),
+        await submit(one, 2),
+        await submit(two, 3),
+      ]).toEqual([201, 201, 429, 429]);
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+      await shared.close();
+    }
+  });
 });
 
 describe('health, readiness, metrics, docs', () => {
