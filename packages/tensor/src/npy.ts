@@ -87,8 +87,6 @@ export const NpyErrorCode = {
   Header: 'TENSOR_ERR_NPY_HEADER',
   /** A `descr` outside {@link NPY_DTYPES} (structured, string, complex, datetime, object dtypes). */
   DType: 'TENSOR_ERR_NPY_DTYPE',
-  /** `fortran_order: True`: the data is column-major. */
-  FortranOrder: 'TENSOR_ERR_NPY_FORTRAN_ORDER',
   /** The data section is shorter or longer than the shape and dtype say. */
   Size: 'TENSOR_ERR_NPY_SIZE',
   /** {@link encodeNpy} was given an inconsistent array (shape versus data length, dtype versus array type). */
@@ -417,13 +415,6 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
     );
   }
   const { dtype, bigEndian } = parseDescr(descr);
-  if (fortran && shape.filter((d) => d > 1).length > 1) {
-    throw new NpyError(
-      NpyErrorCode.FortranOrder,
-      `.npy array of shape ${shapeRepr(shape)} is in Fortran (column-major) order, which is not supported; ` +
-        'save it with np.save(f, np.ascontiguousarray(a))',
-    );
-  }
   const info = DTYPE_INFO[dtype];
   const count = shapeSize(shape, 'npy header', NpyErrorCode.Header);
   const dataBytes = bytes.length - dataStart;
@@ -446,7 +437,45 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
       copy[i] = copy[i] === 0 ? 0 : 1;
     }
   }
-  return { dtype, shape, data: info.make(copy.buffer, count) } as NpyArray;
+  // Column-major data (np.asfortranarray, or a transposed view saved as is) is reordered to row-major,
+  // the layout every consumer here assumes; 1-D and single-row arrays are the same in both orders.
+  const rowMajor =
+    fortran && shape.filter((d) => d > 1).length > 1 ? fortranToC(copy, shape, info.size) : copy;
+  return { dtype, shape, data: info.make(rowMajor.buffer, count) } as NpyArray;
+}
+
+/** Reorders items of `size` bytes from column-major to row-major order for `shape`. */
+function fortranToC(
+  src: Uint8Array<ArrayBuffer>,
+  shape: readonly number[],
+  size: number,
+): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(src.length);
+  const rank = shape.length;
+  // Column-major strides (in items): the first axis varies fastest.
+  const fStride = new Array<number>(rank);
+  let stride = 1;
+  for (let d = 0; d < rank; d++) {
+    fStride[d] = stride;
+    stride *= shape[d]!;
+  }
+  const index = new Array<number>(rank).fill(0);
+  const count = src.length / size;
+  let from = 0;
+  for (let to = 0; to < count; to++) {
+    out.set(src.subarray(from * size, from * size + size), to * size);
+    // Advance the row-major index (last axis fastest) and track the matching column-major offset.
+    for (let d = rank - 1; d >= 0; d--) {
+      index[d]! += 1;
+      from += fStride[d]!;
+      if (index[d]! < shape[d]!) {
+        break;
+      }
+      from -= fStride[d]! * shape[d]!;
+      index[d] = 0;
+    }
+  }
+  return out;
 }
 
 /** A matrix as a 2-D float32 `.npy` array sharing its storage (no copy). */
