@@ -11,8 +11,8 @@
  *   spaces so the header can be rewritten in place when the first axis grows: 21 minus the digits of
  *   `shape[0]`. Then the alignment padding. {@link encodeNpy} writes the same bytes.
  * - `descr` is a byte-order character (`<` little, `>` big, `|` not applicable, `=` native) followed by
- *   a kind and an item size, e.g. `<f4`, `>i8`, `|u1`, `|b1`. Structured dtypes (a list descr) and
- *   Fortran-ordered arrays are not supported here.
+ *   a kind and an item size, e.g. `<f4`, `>i8`, `|u1`, `|b1`. Structured dtypes (a list descr) are not
+ *   supported here; Fortran-ordered (column-major) data is read and reordered to row-major.
  */
 import type { Matrix } from './matrix';
 
@@ -371,11 +371,10 @@ function parseDescr(descr: string): { dtype: NpyDType; bigEndian: boolean } {
 
 /**
  * Decodes `.npy` bytes (format 1.0, 2.0 or 3.0). The values are copied into a fresh, aligned typed array
- * in host byte order, so the result does not alias `bytes`.
+ * in host byte order and row-major (C) order, so the result does not alias `bytes`.
  *
  * @throws NpyError `TENSOR_ERR_NPY_MAGIC`, `TENSOR_ERR_NPY_VERSION`, `TENSOR_ERR_NPY_HEADER`,
- * `TENSOR_ERR_NPY_DTYPE`, `TENSOR_ERR_NPY_FORTRAN_ORDER` (re-save with `np.ascontiguousarray`) or
- * `TENSOR_ERR_NPY_SIZE` (the data section does not hold exactly the shape's values).
+ * `TENSOR_ERR_NPY_DTYPE` or `TENSOR_ERR_NPY_SIZE` (the data section does not hold exactly the shape's values).
  */
 export function decodeNpy(bytes: Uint8Array): NpyArray {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
