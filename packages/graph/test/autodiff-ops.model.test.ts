@@ -582,6 +582,299 @@ describe('buildGradientGraph: Resize (float32, directional FD)', () => {
   });
 });
 
+describe('buildGradientGraph: activations, Sum and Dropout (float64, per-element FD)', () => {
+  const cases: [string, number[], Body, number?][] = [
+    ['Abs', [3, 4], (b, x) => b.node('Abs', [x])],
+    [
+      'Reciprocal (bases in [0.5, 2.5))',
+      [3, 4],
+      (b, x) => b.node('Reciprocal', [b.node('Add', [x, b.scalar(1.5, f64)])]),
+    ],
+    [
+      'Reciprocal of negative bases',
+      [2, 3],
+      (b, x) => b.node('Reciprocal', [b.node('Sub', [x, b.scalar(1.5, f64)])]),
+    ],
+    ['LeakyRelu, default alpha 0.01', [3, 4], (b, x) => b.node('LeakyRelu', [x])],
+    ['LeakyRelu alpha 0.2', [3, 4], (b, x) => b.node('LeakyRelu', [x], { alpha: 0.2 })],
+    ['LeakyRelu alpha −0.3 (mask read from x)', [3, 4], (b, x) => b.node('LeakyRelu', [x], { alpha: -0.3 })],
+    ['Sin', [3, 4], (b, x) => b.node('Sin', [b.node('Mul', [x, b.scalar(3, f64)])])],
+    ['Cos', [3, 4], (b, x) => b.node('Cos', [b.node('Mul', [x, b.scalar(3, f64)])])],
+    [
+      'Sum of x [3,1] twice with [2,3,4] and [4] constants',
+      [3, 1],
+      (b, x, r) =>
+        b.node('Sum', [x, param(b, f64, [2, 3, 4], r), b.node('Exp', [x]), param(b, f64, [4], r, 'q')]),
+    ],
+    ['Sum of a single input', [2, 3], (b, x) => b.node('Sum', [b.node('Tanh', [x])])],
+    [
+      'Dropout without optional inputs, mask output unused',
+      [2, 3],
+      (b, x) => b.node('Dropout', [b.node('Tanh', [x])], {}, { outputs: 2 })[0]!,
+    ],
+    [
+      'Dropout (opset 12) with ratio and constant training_mode false',
+      [2, 3],
+      (b, x) =>
+        b.node('Dropout', [
+          b.node('Exp', [x]),
+          b.scalar(0.3, f64),
+          b.initializer('training', makeTensor('bool', [], [0])),
+        ]),
+      12,
+    ],
+    [
+      'Dropout (opset 10, ratio attribute)',
+      [2, 3],
+      (b, x) => b.node('Dropout', [b.node('Sin', [x])], { ratio: 0.5 }),
+      10,
+    ],
+  ];
+  for (const [name, dims, body, opset] of cases) {
+    it(name, async () => {
+      await checkGradient(lossModel(f64, dims, body, 1, undefined, opset ?? 17));
+    });
+  }
+  it('LeakyRelu gradient is R where x > 0 and alpha·R elsewhere (hand check)', async () => {
+    const lm = lossModel(f64, [4], (b, x) => b.node('LeakyRelu', [x], { alpha: 0.25 }));
+    const r = lossWeights(lm);
+    expect(await gradientAt(lm, [0.5, -0.5, 2, -3])).toEqual([r[0], r[1]! * 0.25, r[2], r[3]! * 0.25]);
+  });
+  it('Dropout in inference mode passes R through unchanged (hand check)', async () => {
+    const lm = lossModel(f64, [5], (b, x) => b.node('Dropout', [x, b.scalar(0.9, f64)]));
+    expect(await gradientAt(lm, values(5, testRandom(3)))).toEqual(lossWeights(lm));
+  });
+  it('Dropout with training_mode true or computed fails with a coded error naming the node', () => {
+    const training = lossModel(f64, [3], (b, x) =>
+      b.node(
+        'Dropout',
+        [x, '', b.initializer('on', makeTensor('bool', [], [1]))],
+        {},
+        { name: 'drop_train' },
+      ),
+    );
+    expectGraphError(
+      () => buildGradientGraph(training.model, { wrt: 'x', loss: 'loss' }),
+      'GRAPH_ERR_UNSUPPORTED_OP',
+      /drop_train.*training mode/,
+    );
+    const computed = lossModel(f64, [3], (b, x) =>
+      b.node(
+        'Dropout',
+        [x, '', b.node('Greater', [b.node('ReduceSum', [x], { keepdims: 0 }), b.scalar(0, f64)])],
+        {},
+        { name: 'drop_dyn' },
+      ),
+    );
+    expectGraphError(
+      () => buildGradientGraph(computed.model, { wrt: 'x', loss: 'loss' }),
+      'GRAPH_ERR_DYNAMIC',
+      /drop_dyn.*training_mode/,
+    );
+  });
+});
+
+describe('buildGradientGraph: activations and Mean without float64 kernels (float32, directional FD)', () => {
+  const cases: [string, number[], Body][] = [
+    ['Softplus', [3, 5], (b, x) => b.node('Softplus', [b.node('Mul', [x, b.scalar(3)])])],
+    ['Elu, default alpha 1', [3, 5], (b, x) => b.node('Elu', [b.node('Mul', [x, b.scalar(2)])])],
+    ['Elu alpha 0.4', [3, 5], (b, x) => b.node('Elu', [b.node('Mul', [x, b.scalar(2)])], { alpha: 0.4 })],
+    // 4x spans [−4, 4), so both saturated regions and the linear one are hit.
+    ['HardSigmoid, defaults', [3, 5], (b, x) => b.node('HardSigmoid', [b.node('Mul', [x, b.scalar(4)])])],
+    [
+      'HardSigmoid alpha 0.5, beta 0.3',
+      [3, 5],
+      (b, x) => b.node('HardSigmoid', [b.node('Mul', [x, b.scalar(2)])], { alpha: 0.5, beta: 0.3 }),
+    ],
+    [
+      'Mean of x [3,1] twice with a [2,3,4] constant',
+      [3, 1],
+      (b, x, r) => b.node('Mean', [x, param(b, f32, [2, 3, 4], r), b.node('Tanh', [x])]),
+    ],
+  ];
+  for (const [name, dims, body] of cases) {
+    it(name, async () => {
+      await checkGradient(lossModel(f32, dims, body));
+    });
+  }
+  it('HardSigmoid gradient is alpha·R inside (0, 1) and 0 where it saturates (hand check)', async () => {
+    // 0.2x + 0.5 at x = −3, 0, 2, 3.5: saturates at 0, inside, inside, saturates at 1.
+    const lm = lossModel(f32, [4], (b, x) => b.node('HardSigmoid', [x]));
+    const r = lossWeights(lm);
+    const grad = await gradientAt(lm, [-3, 0, 2, 3.5]);
+    expect(grad.map((g) => (g === 0 ? 0 : g))).toEqual([
+      0,
+      Math.fround(r[1]! * Math.fround(0.2)),
+      Math.fround(r[2]! * Math.fround(0.2)),
+      0,
+    ]);
+  });
+  it('Mean of n inputs gives each R/n, summed over its broadcast axes (hand check)', async () => {
+    const lm = lossModel(f32, [2], (b, x, r) => b.node('Mean', [x, param(b, f32, [3, 2], r), x]));
+    const r = lossWeights(lm);
+    const grad = await gradientAt(lm, [0.1, 0.2]);
+    [0, 1].forEach((j) => {
+      expect(grad[j]).toBeCloseTo((2 * (r[j]! + r[j + 2]! + r[j + 4]!)) / 3, 6);
+    });
+  });
+});
+
+describe('buildGradientGraph: Pad (float64, per-element FD)', () => {
+  const pad = (pads: number[], mode?: string, axes?: number[]): Body => {
+    return (b, x) =>
+      b.node(
+        'Pad',
+        [b.node('Exp', [x]), b.int64s(pads), '', ...(axes === undefined ? [] : [b.int64s(axes)])],
+        mode === undefined ? {} : { mode },
+      );
+  };
+  const cases: [string, number[], Body, number?][] = [
+    ['constant, positive pads on two axes', [2, 3, 4], pad([0, 1, 2, 0, 2, 1])],
+    ['constant, negative pads crop (mixed with positive on one axis)', [3, 5], pad([-1, 2, 1, -2])],
+    [
+      'constant, opset-18 axes input with a negative axis',
+      [2, 3, 4],
+      pad([1, -1, 2, 0], 'constant', [-1, 1]),
+      18,
+    ],
+    ['edge on H and W of NCHW', [1, 2, 3, 4], pad([0, 0, 2, 1, 0, 0, 1, 3], 'edge')],
+    [
+      'edge on a length-1 axis (head and tail land on one element)',
+      [2, 1, 3],
+      pad([0, 2, 1, 0, 1, 0], 'edge'),
+    ],
+    ['reflect on H and W of NCHW', [1, 2, 4, 5], pad([0, 0, 3, 1, 0, 0, 2, 4], 'reflect')],
+    ['edge with cropping on the same axes', [3, 6], pad([-1, 2, 2, -3], 'edge')],
+    ['reflect with cropping on the same axes', [4, 6], pad([2, -1, -1, 2], 'reflect')],
+    ['reflect, opset-18 axes input', [2, 5, 4], pad([2, 1, 1, 3], 'reflect', [1, 2]), 18],
+  ];
+  for (const [name, dims, body, opset] of cases) {
+    it(`Pad ${name}`, async () => {
+      await checkGradient(lossModel(f64, dims, body, 1, undefined, opset ?? 17));
+    });
+  }
+  it('Pad with a constant_value computed from x sends the padding’s gradient to it', async () => {
+    await checkGradient(
+      lossModel(f64, [3, 4], (b, x) =>
+        b.node('Pad', [x, b.int64s([1, -1, 0, 2]), b.node('ReduceMean', [x], { keepdims: 0 })]),
+      ),
+    );
+  });
+  it('Pad edge and reflect fold the border gradients onto the copied elements (hand check)', async () => {
+    // edge [2, 1] of [x0, x1, x2] is [x0, x0, x0, x1, x2, x2].
+    const edge = lossModel(f64, [3], (b, x) => b.node('Pad', [x, b.int64s([2, 1])], { mode: 'edge' }));
+    const e = lossWeights(edge);
+    const ge = await gradientAt(edge, [0.1, 0.2, 0.3]);
+    [e[0]! + e[1]! + e[2]!, e[3]!, e[4]! + e[5]!].forEach((want, i) => {
+      expect(ge[i]).toBeCloseTo(want, 12);
+    });
+    // reflect [2, 1] of [x0, x1, x2, x3] is [x2, x1, x0, x1, x2, x3, x2].
+    const reflect = lossModel(f64, [4], (b, x) => b.node('Pad', [x, b.int64s([2, 1])], { mode: 'reflect' }));
+    const r = lossWeights(reflect);
+    const gr = await gradientAt(reflect, [0.1, 0.2, 0.3, 0.4]);
+    [r[2]!, r[1]! + r[3]!, r[0]! + r[4]! + r[6]!, r[5]!].forEach((want, i) => {
+      expect(gr[i]).toBeCloseTo(want, 12);
+    });
+  });
+  it('Pad wrap mode and computed pads fail with coded errors naming the node', () => {
+    const wrap = lossModel(
+      f64,
+      [2, 3],
+      (b, x) => b.node('Pad', [x, b.int64s([0, 1, 0, 1])], { mode: 'wrap' }, { name: 'circular' }),
+      1,
+      undefined,
+      19,
+    );
+    expectGraphError(
+      () => buildGradientGraph(wrap.model, { wrt: 'x', loss: 'loss' }),
+      'GRAPH_ERR_UNSUPPORTED_OP',
+      /circular.*Pad.*wrap/,
+    );
+    const b = new GraphBuilder('dynamic_pads');
+    const x = b.input('x', f64, [2, 3]);
+    const pads = b.input('pads', 'int64', [4]);
+    b.node('Pad', [x, pads], {}, { name: 'pad_dyn', output: 'loss' });
+    b.output('loss', f64);
+    expectGraphError(
+      () => buildGradientGraph(b.toModel(), { wrt: 'x', loss: 'loss' }),
+      'GRAPH_ERR_DYNAMIC',
+      /pad_dyn.*pads/,
+    );
+  });
+});
+
+describe('buildGradientGraph: ReduceSumSquare, ReduceL1, ReduceL2 (float64)', () => {
+  const cases: [string, number[], Body, number][] = [
+    [
+      'ReduceSumSquare axes attribute, keepdims 0',
+      [3, 4, 2],
+      (b, x) => b.node('ReduceSumSquare', [x], { axes: [1], keepdims: 0 }),
+      17,
+    ],
+    [
+      'ReduceSumSquare (opset 18) axes input, keepdims 1',
+      [3, 4, 2],
+      (b, x) => b.node('ReduceSumSquare', [x, b.int64s([0, -1])]),
+      18,
+    ],
+    ['ReduceL1 over all axes, keepdims 0', [3, 4], (b, x) => b.node('ReduceL1', [x], { keepdims: 0 }), 17],
+    [
+      'ReduceL1 (opset 18) axes input, keepdims 0',
+      [2, 3, 4],
+      (b, x) => b.node('ReduceL1', [x, b.int64s([1])], { keepdims: 0 }),
+      18,
+    ],
+    [
+      'ReduceL2 axes attribute with a negative axis',
+      [3, 4, 2],
+      (b, x) => b.node('ReduceL2', [x], { axes: [-2] }),
+      17,
+    ],
+    [
+      'ReduceL2 (opset 18) axes input, keepdims 0',
+      [3, 4, 2],
+      (b, x) => b.node('ReduceL2', [x, b.int64s([0, 2])], { keepdims: 0 }),
+      18,
+    ],
+    ['ReduceL2 over all axes', [2, 5], (b, x) => b.node('ReduceL2', [x], { keepdims: 0 }), 17],
+  ];
+  for (const [name, dims, body, opset] of cases) {
+    it(name, async () => {
+      await checkGradient(lossModel(f64, dims, body, 1, undefined, opset));
+    });
+  }
+  for (const op of ['ReduceSumSquare', 'ReduceL1', 'ReduceL2']) {
+    it(`${op} (opset 18) with empty axes and noop_with_empty_axes (elementwise x², |x|)`, async () => {
+      await checkGradient(
+        lossModel(
+          f64,
+          [2, 3],
+          (b, x) => b.node(op, [x, b.int64s([])], { noop_with_empty_axes: 1 }),
+          1,
+          undefined,
+          18,
+        ),
+      );
+    });
+  }
+  it('ReduceL2 gradient is R·x/‖x‖ per row, and 0 (not NaN) for an all-zero row (hand check)', async () => {
+    const lm = lossModel(f64, [2, 2], (b, x) => b.node('ReduceL2', [x], { axes: [1], keepdims: 0 }));
+    const r = lossWeights(lm);
+    const grad = await gradientAt(lm, [3, -4, 0, 0]);
+    [(r[0]! * 3) / 5, (r[0]! * -4) / 5, 0, 0].forEach((want, i) => {
+      expect(grad[i]).toBeCloseTo(want, 12);
+    });
+  });
+  it('ReduceSumSquare and ReduceL1 gradients are R·2x and R·sign(x) (hand check)', async () => {
+    const square = lossModel(f64, [3], (b, x) => b.node('ReduceSumSquare', [x], { keepdims: 0 }));
+    const [rs] = lossWeights(square);
+    expect(await gradientAt(square, [0.5, -1, 2])).toEqual([rs!, -2 * rs!, 4 * rs!]);
+    const l1 = lossModel(f64, [3], (b, x) => b.node('ReduceL1', [x], { keepdims: 0 }));
+    const [r1] = lossWeights(l1);
+    expect((await gradientAt(l1, [0.5, -1, 0])).map((g) => (g === 0 ? 0 : g))).toEqual([r1, -r1!, 0]);
+  });
+});
+
 describe('buildGradientGraph: integer side paths and errors', () => {
   it('a Shape → Gather → Concat chain feeding a Reshape on the path needs no rule', async () => {
     await checkGradient(
@@ -628,15 +921,30 @@ describe('buildGradientGraph: integer side paths and errors', () => {
         'Tile',
         'Max',
         'Min',
+        'Abs',
+        'Reciprocal',
+        'Softplus',
+        'LeakyRelu',
+        'Elu',
+        'HardSigmoid',
+        'Sin',
+        'Cos',
+        'Dropout',
+        'Pad',
+        'ReduceSumSquare',
+        'ReduceL1',
+        'ReduceL2',
+        'Sum',
+        'Mean',
       ]),
     );
   });
   it('an op without a rule fails with GRAPH_ERR_UNSUPPORTED_OP naming the node and op type', () => {
-    const lm = lossModel(f64, [3], (b, x) => b.node('Cos', [b.node('Exp', [x])], {}, { name: 'my_cosine' }));
+    const lm = lossModel(f64, [3], (b, x) => b.node('Tan', [b.node('Exp', [x])], {}, { name: 'my_tangent' }));
     expectGraphError(
       () => buildGradientGraph(lm.model, { wrt: 'x', loss: 'loss' }),
       'GRAPH_ERR_UNSUPPORTED_OP',
-      /my_cosine.*op type Cos/,
+      /my_tangent.*op type Tan/,
     );
   });
   it('ConvTranspose weight gradients, SAME padding and output_padding ≥ stride are rejected', () => {

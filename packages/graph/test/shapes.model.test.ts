@@ -160,6 +160,26 @@ const CASES: Case[] = [
           [b.node('LogSoftmax', [x!], { axis: -1 }), 'float32'],
         ]),
   },
+  {
+    name: 'activations with attributes, Dropout with its mask, Sum and Mean broadcasting',
+    opset: 13,
+    inputs: { x: ['float32', [2, 3, 4]], c: ['float32', [3, 1]] },
+    build: (b, { x, c }) => {
+      const training = b.initializer('training', makeTensor('bool', [], [0]));
+      const [y, mask] = b.node('Dropout', [x!, b.scalar(0.2), training], {}, { outputs: 2 });
+      return (['Abs', 'Reciprocal', 'Softplus', 'Sin', 'Cos'] as const)
+        .map((op): [string, DType] => [b.node(op, [x!]), 'float32'])
+        .concat([
+          [b.node('LeakyRelu', [x!], { alpha: 0.2 }), 'float32'],
+          [b.node('Elu', [x!], { alpha: 0.5 }), 'float32'],
+          [b.node('HardSigmoid', [x!], { alpha: 0.3, beta: 0.4 }), 'float32'],
+          [y!, 'float32'],
+          [mask!, 'bool'],
+          [b.node('Sum', [x!, c!, b.scalar(1)]), 'float32'],
+          [b.node('Mean', [c!, x!]), 'float32'],
+        ]);
+    },
+  },
   // Reductions: axes as attribute (opset < 18 except ReduceSum) and as input.
   {
     name: 'reductions at opset 17: ReduceMean/Max/LogSumExp axes attribute, ReduceSum axes input',
@@ -181,6 +201,25 @@ const CASES: Case[] = [
       [b.node('ReduceMean', [x!, i64(b, [-1])], { keepdims: 1 }), 'float32'],
       [b.node('ReduceMax', [x!, i64(b, [0, 2])], { keepdims: 0 }), 'float32'],
       [b.node('ReduceLogSumExp', [x!, i64(b, [1])]), 'float32'],
+    ],
+  },
+  {
+    name: 'reductions ReduceSumSquare/L1/L2 at opset 17: axes attribute',
+    inputs: { x: ['float32', [2, 3, 4]] },
+    build: (b, { x }) => [
+      [b.node('ReduceSumSquare', [x!], { axes: [1], keepdims: 0 }), 'float32'],
+      [b.node('ReduceL1', [x!], { axes: [-1, 0] }), 'float32'],
+      [b.node('ReduceL2', [x!], { keepdims: 0 }), 'float32'],
+    ],
+  },
+  {
+    name: 'reductions ReduceSumSquare/L1/L2 at opset 18: axes input, noop_with_empty_axes',
+    opset: 18,
+    inputs: { x: ['float32', [2, 3, 4]] },
+    build: (b, { x }) => [
+      [b.node('ReduceSumSquare', [x!, i64(b, [0, 2])]), 'float32'],
+      [b.node('ReduceL1', [x!, i64(b, [-2])], { keepdims: 0 }), 'float32'],
+      [b.node('ReduceL2', [x!, i64(b, [])], { noop_with_empty_axes: 1 }), 'float32'],
     ],
   },
   // Reshape family.
@@ -407,6 +446,7 @@ const CASES: Case[] = [
         [b.node('Range', [b.scalar(10, 'int64'), b.scalar(1, 'int64'), b.scalar(-3, 'int64')]), 'int64'],
         [b.node('Pad', [x!, i64(b, [1, 0, 2, -1, 3, 0])]), 'float32'],
         [b.node('Pad', [x!, i64(b, [2, 1, 1, 0]), '', i64(b, [-1, 0])], { mode: 'reflect' }), 'float32'],
+        [b.node('Pad', [x!, i64(b, [0, -1, 1, 2, 1, 0])], { mode: 'edge' }), 'float32'],
       ];
     },
   },

@@ -1,6 +1,9 @@
 /**
- * @file Gradients of the broadcasting arithmetic operators and the pointwise activations.
+ * @file Gradients of the broadcasting arithmetic operators (binary and the variadic Sum and Mean), the
+ * pointwise activations, and inference-mode Dropout.
  */
+import { GraphErrorCode } from '../../errors';
+import { tensorToNumbers } from '../../ir';
 import type { GradContext, GradRule } from './context';
 
 function binaryGrads(ctx: GradContext, ga: () => string, gb: () => string): (string | undefined)[] {
@@ -130,4 +133,78 @@ export const clipGrad: GradRule = (ctx) => {
   }
   const mask = conds.length === 2 ? ctx.op('And', conds[0]!, conds[1]!) : conds[0]!;
   return [ctx.op('Where', mask, ctx.grad(), ctx.scalar(0))];
+};
+
+/** Sum (variadic, broadcasting): d(Σ xᵢ)/dxᵢ = 1, so each input gets g reduced over its broadcast axes. */
+export const sumGrad: GradRule = (ctx) => {
+  const out = ctx.outDims();
+  return ctx.node.inputs.map((_, i) =>
+    ctx.needs(i) ? ctx.unbroadcast(ctx.grad(), out, ctx.dims(i)) : undefined,
+  );
+};
+
+/** Mean of n inputs (variadic, broadcasting): each input gets g / n reduced over its broadcast axes. */
+export const meanGrad: GradRule = (ctx) => {
+  const out = ctx.outDims();
+  let share: string | undefined;
+  return ctx.node.inputs.map((_, i) => {
+    if (!ctx.needs(i)) {
+      return undefined;
+    }
+    share ??= ctx.op('Div', ctx.grad(), ctx.scalar(ctx.node.inputs.length));
+    return ctx.unbroadcast(share, out, ctx.dims(i));
+  });
+};
+
+/**
+ * LeakyRelu (alpha, default 0.01): g where x > 0, else alpha · g (alpha at 0, as torch). With alpha > 0 the
+ * mask reads y (y > 0 exactly where x > 0), so x keeps the LeakyRelu as its only consumer, as for ReLU.
+ */
+export const leakyReluGrad: GradRule = (ctx) => {
+  const alpha = ctx.float('alpha', 0.01);
+  const g = ctx.grad();
+  const pos = ctx.op('Greater', alpha > 0 ? ctx.out() : ctx.in(0), ctx.scalar(0));
+  return [ctx.op('Where', pos, g, ctx.op('Mul', g, ctx.scalar(alpha)))];
+};
+
+/** Elu (alpha, default 1): y' = 1 for x > 0, else alpha · eˣ = y + alpha. */
+export const eluGrad: GradRule = (ctx) => {
+  const g = ctx.grad();
+  const slope = ctx.op('Add', ctx.out(), ctx.scalar(ctx.float('alpha', 1)));
+  return [ctx.op('Where', ctx.op('Greater', ctx.in(0), ctx.scalar(0)), g, ctx.op('Mul', g, slope))];
+};
+
+/**
+ * HardSigmoid y = max(0, min(1, alpha · x + beta)) (defaults 0.2, 0.5): alpha · g where 0 < y < 1 (the open
+ * linear region, read from y), 0 where it saturates.
+ */
+export const hardSigmoidGrad: GradRule = (ctx) => {
+  const y = ctx.out();
+  const inside = ctx.op('And', ctx.op('Greater', y, ctx.scalar(0)), ctx.op('Less', y, ctx.scalar(1)));
+  const scaled = ctx.op('Mul', ctx.grad(), ctx.scalar(ctx.float('alpha', 0.2)));
+  return [ctx.op('Where', inside, scaled, ctx.scalar(0))];
+};
+
+/** Softplus y = ln(1 + eˣ): y' = σ(x). */
+export const softplusGrad: GradRule = (ctx) => [ctx.op('Mul', ctx.grad(), ctx.op('Sigmoid', ctx.in(0)))];
+
+/**
+ * Dropout in inference mode is the identity on output 0; the mask (output 1) is boolean and carries no
+ * gradient. A `training_mode` input (opset 12 on) must be a known false: training-mode Dropout draws a
+ * fresh mask per run, which a gradient graph cannot replay.
+ */
+export const dropoutGrad: GradRule = (ctx) => {
+  if (ctx.has(2)) {
+    const mode = ctx.values[2];
+    if (mode === undefined) {
+      throw ctx.error(
+        `training_mode (${ctx.in(2)}) is not a constant, so the gradient cannot assume inference mode`,
+        GraphErrorCode.Dynamic,
+      );
+    }
+    if (tensorToNumbers(mode).some((v) => v !== 0)) {
+      throw ctx.error('gradient of Dropout in training mode is not supported', GraphErrorCode.UnsupportedOp);
+    }
+  }
+  return [ctx.maybeGrad(0)];
 };

@@ -1,6 +1,6 @@
 /**
- * @file Gradients of the pointwise math operators (Pow, Sqrt, Erf, Exp, Log), the selections Max, Min and
- * Where, Cast, and Constant.
+ * @file Gradients of the pointwise math operators (Pow, Sqrt, Erf, Exp, Log, Abs, Reciprocal, Sin, Cos),
+ * the selections Max, Min and Where, Cast, and Constant.
  */
 import { dtypeToOnnx, tensorToNumbers } from '../../ir';
 import type { GradContext, GradRule } from './context';
@@ -88,6 +88,23 @@ export const expGrad: GradRule = (ctx) => [ctx.op('Mul', ctx.grad(), ctx.out())]
 
 /** log' = 1 / x. */
 export const logGrad: GradRule = (ctx) => [ctx.op('Div', ctx.grad(), ctx.in(0))];
+
+/** |x|' = sign(x), 0 at x = 0 (the subgradient torch also takes). */
+export const absGrad: GradRule = (ctx) => [ctx.op('Mul', ctx.grad(), ctx.op('Sign', ctx.in(0)))];
+
+/** (1/x)' = −1/x² = −y², read from the output y = 1/x. */
+export const reciprocalGrad: GradRule = (ctx) => {
+  const y = ctx.out();
+  return [ctx.op('Neg', ctx.op('Mul', ctx.grad(), ctx.op('Mul', y, y)))];
+};
+
+/** sin' = cos x. */
+export const sinGrad: GradRule = (ctx) => [ctx.op('Mul', ctx.grad(), ctx.op('Cos', ctx.in(0)))];
+
+/** cos' = −sin x. */
+export const cosGrad: GradRule = (ctx) => [
+  ctx.op('Neg', ctx.op('Mul', ctx.grad(), ctx.op('Sin', ctx.in(0)))),
+];
 
 /**
  * Max and Min (variadic, broadcasting): each input gets g where it equals the result. Ties split the

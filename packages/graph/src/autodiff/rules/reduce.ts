@@ -1,6 +1,6 @@
 /**
- * @file Gradients of the reductions (sum, mean, max/min, log-sum-exp), Softmax and LogSoftmax, and
- * BatchNormalization in inference mode.
+ * @file Gradients of the reductions (sum, mean, max/min, log-sum-exp, sum of squares, L1 and L2 norms),
+ * Softmax and LogSoftmax, and BatchNormalization in inference mode.
  */
 import { GraphErrorCode } from '../../errors';
 import { axesFrom, normaliseAxes } from '../../op-params';
@@ -44,6 +44,33 @@ export const reduceLogSumExpGrad: GradRule = (ctx) => {
   const axes = reducedAxes(ctx);
   const prob = ctx.op('Exp', ctx.op('Sub', ctx.in(0), spread(ctx, ctx.out(), axes)));
   return [ctx.op('Mul', prob, spread(ctx, ctx.grad(), axes))];
+};
+
+/**
+ * ReduceSumSquare y = Σ x²: dx = 2x · g spread over the reduced axes (the 2 applied to the smaller g). With
+ * noop_with_empty_axes onnxruntime returns x², whose derivative is the same formula over no axes.
+ */
+export const reduceSumSquareGrad: GradRule = (ctx) => {
+  const axes = reducedAxes(ctx);
+  return [ctx.op('Mul', spread(ctx, ctx.op('Mul', ctx.grad(), ctx.scalar(2)), axes), ctx.in(0))];
+};
+
+/** ReduceL1 y = Σ |x|: dx = sign(x) · g spread over the reduced axes (0 at x = 0). */
+export const reduceL1Grad: GradRule = (ctx) => {
+  const axes = reducedAxes(ctx);
+  return [ctx.op('Mul', spread(ctx, ctx.grad(), axes), ctx.op('Sign', ctx.in(0)))];
+};
+
+/**
+ * ReduceL2 y = √(Σ x²): dx = x · g / y spread over the reduced axes. Where y = 0 (an all-zero slice) the
+ * factor is 0 rather than NaN, the subgradient torch's norm takes; g / y is formed at the reduced size.
+ */
+export const reduceL2Grad: GradRule = (ctx) => {
+  const axes = reducedAxes(ctx);
+  const y = ctx.out();
+  const zero = ctx.scalar(0);
+  const scale = ctx.op('Where', ctx.op('Equal', y, zero), zero, ctx.op('Div', ctx.grad(), y));
+  return [ctx.op('Mul', spread(ctx, scale, axes), ctx.in(0))];
 };
 
 /**

@@ -8,7 +8,14 @@ import { sliceParams, splitSizes } from '../../op-params';
 import type { GradContext, GradRule } from './context';
 
 /** `Slice(v, [start], [end], [axis], [step])` with constant bounds. */
-function slice1(ctx: GradContext, v: string, axis: number, start: number, end: number, step = 1): string {
+export function slice1(
+  ctx: GradContext,
+  v: string,
+  axis: number,
+  start: number,
+  end: number,
+  step = 1,
+): string {
   const b = ctx.b;
   return b.node('Slice', [
     v,
