@@ -111,6 +111,23 @@ describe('startStageWorker', () => {
     expect(done!.returnvalue).toMatchObject({ status: 'completed', counts: { processed: 64 } });
   });
 
+  it('sends a report still held back by the throttle before the job completes', async () => {
+    const { events } = await encodeWorker(
+      async (_payload, ctx) => {
+        await ctx.progress({ done: 16, total: 64 });
+        // Within the 60 s throttle: held back, then sent on the way out, ahead of the completion.
+        await ctx.progress({ done: 48, total: 64 });
+        return resultOf(48);
+      },
+      { progressIntervalMs: 60_000 },
+    );
+    const id = await enqueueStageJob(queues, encodePayload(nextRun()));
+    await waitFor(() => events.some((e) => e.jobId === id), 5000, 'completion');
+    const done = await queues.queue('encode').getJob(id);
+    expect(await done!.getState()).toBe('completed');
+    expect(done!.progress).toEqual({ done: 48, total: 64 });
+  });
+
   it('fails a job with an invalid payload at once, without calling the handler or retrying', async () => {
     let calls = 0;
     const { events } = await encodeWorker(async () => {
