@@ -1,23 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 
 import { registerDiffusionCommand } from '../src/commands/diffusion';
-import { buildProgram, runProgram } from '../src/program';
+import { type CliRun, runCli } from './support/run-cli';
 
-async function synood(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = buildProgram({
-    writeOut: (t) => {
-      out += t;
-    },
-    writeErr: (t) => {
-      err += t;
-    },
-  });
-  registerDiffusionCommand(program);
-  const code = await runProgram(program, args);
-  return { code, out, err };
-}
+const synood = (args: string[]): Promise<CliRun> => runCli(registerDiffusionCommand, args);
 
 /** ᾱ_t by hand: Π_{i ≤ t} (1 − (√0.00085 + i·(√0.012 − √0.00085)/999)²). */
 function alphaBar(t: number): number {

@@ -8,26 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { type EmbedSidecar, registerEmbedCommand } from '../src/commands/embed';
-import { buildProgram, runProgram } from '../src/program';
+import { type CliRun, runCli } from './support/run-cli';
 
 const MEAN = [0.48145466, 0.4578275, 0.40821073];
 const STD = [0.26862954, 0.26130258, 0.27577711];
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = buildProgram({
-    writeOut: (t) => {
-      out += t;
-    },
-    writeErr: (t) => {
-      err += t;
-    },
-  });
-  registerEmbedCommand(program);
-  const code = await runProgram(program, args);
-  return { code, out, err };
-}
+const run = (args: string[]): Promise<CliRun> => runCli(registerEmbedCommand, args);
 
 function solid(width: number, height: number, rgb: readonly number[]): RgbImage {
   return { width, height, data: new Uint8Array(width * height * 3).map((_, i) => rgb[i % 3]!) };

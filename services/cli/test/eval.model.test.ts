@@ -27,26 +27,12 @@ import {
   parseOodArg,
   registerEvalCommand,
 } from '../src/commands/eval';
-import { buildProgram, runProgram } from '../src/program';
+import { type CliRun, runCli } from './support/run-cli';
 
 const MEAN = [0.48145466, 0.4578275, 0.40821073];
 const STD = [0.26862954, 0.26130258, 0.27577711];
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = buildProgram({
-    writeOut: (t) => {
-      out += t;
-    },
-    writeErr: (t) => {
-      err += t;
-    },
-  });
-  registerEvalCommand(program);
-  const code = await runProgram(program, args);
-  return { code, out, err };
-}
+const run = (args: string[]): Promise<CliRun> => runCli(registerEvalCommand, args);
 
 /** pixel_values [n, 3, 16, 16] → GlobalAveragePool → Flatten → image_embeds [n, 3]: per-channel means. */
 function channelMeanModel(): Model {

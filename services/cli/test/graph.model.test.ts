@@ -5,25 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { GraphBuilder, buildSynthesisGradientModel, makeTensor, readModel, writeModel } from '@synood/graph';
 import { Tensor, createSession, releaseSession, runSession } from '@synood/onnx';
 import { registerGraphCommand } from '../src/commands/graph';
-import { buildProgram, runProgram } from '../src/program';
+import { type CliRun, runCli } from './support/run-cli';
 
 let dir: string;
 
-async function synood(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = buildProgram({
-    writeOut: (t) => {
-      out += t;
-    },
-    writeErr: (t) => {
-      err += t;
-    },
-  });
-  registerGraphCommand(program);
-  const code = await runProgram(program, args);
-  return { code, out, err };
-}
+const synood = (args: string[]): Promise<CliRun> => runCli(registerGraphCommand, args);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'synood-graph-cli-'));

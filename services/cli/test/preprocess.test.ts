@@ -6,28 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { registerPreprocessCommand } from '../src/commands/preprocess';
-import { buildProgram, runProgram } from '../src/program';
+import { type CliRun, runCli } from './support/run-cli';
 
 const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
 const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = buildProgram({
-    writeOut: (t) => {
-      out += t;
-    },
-    writeErr: (t) => {
-      err += t;
-    },
-  });
-  registerPreprocessCommand(program);
-  const code = await runProgram(program, args);
-  return { code, out, err };
-}
+const run = (args: string[]): Promise<CliRun> => runCli(registerPreprocessCommand, args);
 
 function patterned(width: number, height: number): RgbImage {
   const data = new Uint8Array(width * height * 3);

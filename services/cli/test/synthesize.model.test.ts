@@ -9,7 +9,7 @@ import { createSession, releaseSession } from '@synood/onnx';
 import { decodeImage, encodePng } from '@synood/vision';
 
 import { registerSynthesizeCommand } from '../src/commands/synthesize';
-import { buildProgram, runProgram } from '../src/program';
+import { type CliRun, runCli } from './support/run-cli';
 
 let dir: string;
 const files: Record<string, string> = {};
@@ -30,21 +30,10 @@ function testImage(width: number, height: number): { width: number; height: numb
   return { width, height, data };
 }
 
-async function synood(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = buildProgram({
-    writeOut: (t) => {
-      out += t;
-    },
-    writeErr: (t) => {
-      err += t;
-    },
-  });
-  registerSynthesizeCommand(program, { interactive: false });
-  const code = await runProgram(program, args);
-  return { code, out, err };
-}
+const synood = (args: string[]): Promise<CliRun> =>
+  runCli((program) => {
+    registerSynthesizeCommand(program, { interactive: false });
+  }, args);
 
 const modelArgs = (): string[] => [
   '--unet',
