@@ -26,6 +26,7 @@ import {
 } from '@synood/ood';
 import type { LinalgBackend, Matrix } from '@synood/tensor';
 import { DETECTOR_FILES } from '@synood/trainer';
+import { Presets, SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 import { CliError, writeErr, writeOut } from '../program';
@@ -512,16 +513,40 @@ export async function runEval(opts: EvalOptions, command: Command): Promise<Eval
   try {
     backend = await OrtLinalgBackend.create({ executionProvider: 'cpu', ...session });
     const score = scorerOf(backend, detector);
+    // A bar on a terminal; in logs, a line every tenth of a set (per-batch lines flood them on large sets).
+    const interactive = process.stderr.isTTY;
+    let bar: SingleBar | undefined;
+    let lastTenth = -1;
+    const progress = (name: string, done: number, total: number): void => {
+      if (interactive) {
+        if (bar === undefined) {
+          bar = new SingleBar(
+            { format: `  ${name} {bar} {value}/{total} images`, hideCursor: true },
+            Presets.shades_classic,
+          );
+          bar.start(total, 0);
+        }
+        bar.update(done);
+        return;
+      }
+      const tenth = Math.floor((10 * done) / total);
+      if (done === total || tenth > lastTenth) {
+        lastTenth = done === total ? -1 : tenth;
+        writeErr(command, `  ${name}: ${done}/${total} images\n`);
+      }
+    };
     const embed = async (name: string, dir: string, files: readonly string[]) => {
       const features = await encoder.encodeImages(
         files.map((f) => join(dir, f)),
         {
           batchSize: opts.batchSize,
           onBatch: (done, total) => {
-            writeErr(command, `  ${name}: ${done}/${total} images\n`);
+            progress(name, done, total);
           },
         },
       );
+      bar?.stop();
+      bar = undefined;
       if (features.raw.rows > 0 && features.raw.cols !== detector.indFeatures.cols) {
         throw new CliError(
           'CLI_ERR_MODEL_MISMATCH',
