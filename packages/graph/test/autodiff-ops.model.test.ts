@@ -709,6 +709,41 @@ describe('buildGradientGraph: activations and Mean without float64 kernels (floa
       0,
     ]);
   });
+  for (const approximate of ['none', 'tanh']) {
+    it(`Gelu (opset 20), approximate="${approximate}"`, async () => {
+      const body: Body = (b, x) => b.node('Gelu', [b.node('Mul', [x, b.scalar(3)])], { approximate });
+      await checkGradient(lossModel(f32, [3, 5], body, 1, undefined, 20));
+    });
+  }
+  it('Gelu with an unknown approximate mode fails naming the mode', () => {
+    const lm = lossModel(f32, [2], (b, x) => b.node('Gelu', [x], { approximate: 'erf' }), 1, undefined, 20);
+    expectGraphError(
+      () => buildGradientGraph(lm.model, { wrt: 'x', loss: 'loss' }),
+      'GRAPH_ERR_UNSUPPORTED_OP',
+      /approximate="erf"/,
+    );
+  });
+  it('Gelu slopes match the closed forms at x = −1, 0, 1 (hand check)', async () => {
+    // Exact: Φ(x) + x·φ(x): Φ(1) = 0.8413447, φ(1) = 0.2419707, so 1.0833155 at 1 and −0.0833155 at −1.
+    const exact = lossModel(f32, [3], (b, x) => b.node('Gelu', [x]), 1, undefined, 20);
+    const r = lossWeights(exact);
+    const g = await gradientAt(exact, [-1, 0, 1]);
+    [-0.0833155, 0.5, 1.0833155].forEach((slope, i) => {
+      expect(g[i]).toBeCloseTo(r[i]! * slope, 5);
+    });
+    // tanh form at 1: u = √(2/π)·1.044715 = 0.8335620, tanh u = 0.6823840,
+    // ½(1 + tanh u) + ½(1 − tanh²u)·√(2/π)·1.134145 = 0.8411920 + 0.2417721 = 1.0829641.
+    const tanh = lossModel(
+      f32,
+      [1],
+      (b, x) => b.node('Gelu', [x], { approximate: 'tanh' }),
+      1,
+      undefined,
+      20,
+    );
+    const [gt] = await gradientAt(tanh, [1]);
+    expect(gt).toBeCloseTo(lossWeights(tanh)[0]! * 1.0829641, 5);
+  });
   it('Mean of n inputs gives each R/n, summed over its broadcast axes (hand check)', async () => {
     const lm = lossModel(f32, [2], (b, x, r) => b.node('Mean', [x, param(b, f32, [3, 2], r), x]));
     const r = lossWeights(lm);

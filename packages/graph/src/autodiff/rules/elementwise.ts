@@ -186,6 +186,54 @@ export const hardSigmoidGrad: GradRule = (ctx) => {
 };
 
 /** Softplus y = ln(1 + eˣ): y' = σ(x). */
+/** √(2/π), the tanh approximation's scale. */
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+/** The cubic coefficient of the tanh approximation. */
+const GELU_CUBIC = 0.044715;
+
+/**
+ * Gelu (opset 20). Exact: y = x·Φ(x), y' = Φ(x) + x·φ(x) with Φ(x) = ½(1 + erf(x/√2)) and
+ * φ(x) = e^(−x²/2)/√(2π). `approximate="tanh"`: y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), so
+ * y' = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²). Emitted with Erf/Exp/Tanh (opset 13).
+ */
+export const geluGrad: GradRule = (ctx) => {
+  const x = ctx.in(0);
+  const x2 = ctx.op('Mul', x, x);
+  const mode = ctx.string('approximate', 'none');
+  let slope: string;
+  if (mode === 'tanh') {
+    const u = ctx.op(
+      'Mul',
+      ctx.op('Add', x, ctx.op('Mul', ctx.op('Mul', x2, x), ctx.scalar(GELU_CUBIC))),
+      ctx.scalar(SQRT_2_OVER_PI),
+    );
+    const t = ctx.op('Tanh', u);
+    const half = ctx.op('Mul', ctx.op('Add', t, ctx.scalar(1)), ctx.scalar(0.5));
+    const du = ctx.op(
+      'Mul',
+      ctx.op('Add', ctx.op('Mul', x2, ctx.scalar(3 * GELU_CUBIC)), ctx.scalar(1)),
+      ctx.scalar(SQRT_2_OVER_PI),
+    );
+    const sech2 = ctx.op('Sub', ctx.scalar(1), ctx.op('Mul', t, t));
+    slope = ctx.op('Add', half, ctx.op('Mul', ctx.op('Mul', ctx.op('Mul', x, ctx.scalar(0.5)), sech2), du));
+  } else if (mode === 'none') {
+    const cdf = ctx.op(
+      'Mul',
+      ctx.op('Add', ctx.op('Erf', ctx.op('Mul', x, ctx.scalar(Math.SQRT1_2))), ctx.scalar(1)),
+      ctx.scalar(0.5),
+    );
+    const pdf = ctx.op(
+      'Mul',
+      ctx.op('Exp', ctx.op('Mul', x2, ctx.scalar(-0.5))),
+      ctx.scalar(1 / Math.sqrt(2 * Math.PI)),
+    );
+    slope = ctx.op('Add', cdf, ctx.op('Mul', x, pdf));
+  } else {
+    throw ctx.error(`approximate="${mode}" is not a Gelu mode (none or tanh)`, GraphErrorCode.UnsupportedOp);
+  }
+  return [ctx.op('Mul', ctx.grad(), slope)];
+};
+
 export const softplusGrad: GradRule = (ctx) => [ctx.op('Mul', ctx.grad(), ctx.op('Sigmoid', ctx.in(0)))];
 
 /**
