@@ -17,28 +17,18 @@
  */
 import type { FlowJob, JobState } from 'bullmq';
 
-import { type Stage, type StagePayload, jobId, queueName, runIdSchema } from '@synood/contracts';
+import { STAGES, type Stage, type StagePayload, jobId, queueName, runIdSchema } from '@synood/contracts';
 
 import { ControlEvent, publishControl, setCancelMarker } from './control';
 import { QueueError, QueueErrorCode } from './errors';
 import { type StageOptionsOverrides, jobOptions } from './options';
 import { type RunQueues, validatePayload } from './queues';
 
-/** The stages of a run flow, in the order they run (plan runs before, at submission). */
-export const FLOW_STAGES = [
-  'caption',
-  'synthesize',
-  'encode',
-  'mine',
-  'assign',
-  'train-projection',
-  'train-labels',
-  'evaluate',
-  'publish',
-] as const satisfies readonly Stage[];
+/** A stage that is part of a run flow: every stage but `plan`, which runs before, at submission. */
+export type FlowStage = Exclude<Stage, 'plan'>;
 
-/** A stage that is part of a run flow. */
-export type FlowStage = (typeof FLOW_STAGES)[number];
+/** The stages of a run flow, in the order they run (the stage table's order without `plan`). */
+export const FLOW_STAGES: readonly FlowStage[] = STAGES.filter((s): s is FlowStage => s !== 'plan');
 
 /** Most shards in one run: ImageNet-1k in full is ~20k shards of 64 images. */
 export const MAX_SHARDS = 100_000;
